@@ -1,0 +1,353 @@
+"""The local environment: where state lives, which PostgreSQL and Redis to use, the
+per-install secrets, and the dev connections/variables/pools.
+
+Used by the Makefile (`python -m tools.devenv ...`), by tools/run.py and by the tests, so
+that all three agree. Standard library plus psycopg only: it runs before Airflow is set up.
+
+Database choice, in order:
+1. `JOBYARD_PG_URL` (a server URL such as postgresql://user:pw@host:5432/) if given;
+2. a PostgreSQL answering on 127.0.0.1:5432 (user `postgres`);
+3. an embedded PostgreSQL (the `pgserver` wheel) under the state folder.
+The project's own databases (`jobyard_airflow`, `jobyard`) are created on that server.
+Redis: `JOBYARD_REDIS_URL`, else 127.0.0.1:6379, else a `redis-server` started on a free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAINS = ("videos", "social", "music", "ads", "fitness", "platform")
+AIRFLOW_DB = "jobyard_airflow"
+APP_DB = "jobyard"
+
+# Local ports of the sandbox (SMTP sink + API stand-ins); override with env for parallel runs.
+SANDBOX_HTTP_PORT = int(os.environ.get("JOBYARD_SANDBOX_PORT", "8025"))
+SANDBOX_SMTP_PORT = int(os.environ.get("JOBYARD_SMTP_PORT", "2525"))
+
+
+def state_dir() -> Path:
+    path = Path(os.environ.get("JOBYARD_STATE", ROOT / ".state"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log(msg: str) -> None:
+    print(f"[jobyard] {msg}", file=sys.stderr, flush=True)
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+def install_secrets() -> dict[str, str]:
+    """Fernet key, JWT secret and API secret key, generated once per install (never committed)."""
+    path = state_dir() / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "jwt_secret": secrets.token_urlsafe(32),
+        "api_secret_key": secrets.token_urlsafe(32),
+    }
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _can_connect(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _embedded_pg_url() -> str:
+    """Start (or reuse) the embedded PostgreSQL of the pgserver wheel under the state folder."""
+    try:
+        import pgserver
+    except ImportError:  # pragma: no cover - depends on the machine
+        sys.exit(
+            "No PostgreSQL on 127.0.0.1:5432 and the embedded one is not installed.\n"
+            "Run `make install` (installs pgserver), start a PostgreSQL server, or set "
+            "JOBYARD_PG_URL=postgresql://user:pw@host:port/."
+        )
+    datadir = state_dir() / "pgdata"
+    server = pgserver.get_server(str(datadir), cleanup_mode=None)
+    return server.get_uri()
+
+
+def server_url() -> str:
+    """A URL of the PostgreSQL server to use (database part = `postgres`)."""
+    explicit = os.environ.get("JOBYARD_PG_URL")
+    if explicit:
+        return _with_database(explicit, "postgres")
+    local = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if _port_open("127.0.0.1", 5432) and _can_connect(local):
+        return local
+    log("no PostgreSQL on 127.0.0.1:5432: using the embedded one under .state/pgdata")
+    return _with_database(_embedded_pg_url(), "postgres")
+
+
+def _with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, ""))
+
+
+def database_url(server: str, dbname: str) -> str:
+    return _with_database(server, dbname)
+
+
+def ensure_database(server: str, dbname: str) -> str:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            log(f"created database {dbname}")
+    return database_url(server, dbname)
+
+
+def drop_database(server: str, dbname: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The Airflow metadata URL (psycopg2 driver) for a libpq URL."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql+psycopg2", parts.netloc, parts.path, parts.query, ""))
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_url(required: bool = False) -> str | None:
+    explicit = os.environ.get("JOBYARD_REDIS_URL")
+    if explicit:
+        return explicit
+    if _port_open("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379/0"
+    started = state_dir() / "redis.json"
+    if started.exists():
+        port = json.loads(started.read_text())["port"]
+        if _port_open("127.0.0.1", port):
+            return f"redis://127.0.0.1:{port}/0"
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if required:
+            sys.exit(
+                "Redis is needed (CeleryExecutor, shared rate limits) but none answers on "
+                "127.0.0.1:6379 and redis-server is not installed: `apt-get install redis-server` "
+                "or set JOBYARD_REDIS_URL."
+            )
+        return None
+    port = free_port()
+    subprocess.run(
+        [binary, "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--dir", str(state_dir()),
+         "--logfile", str(state_dir() / "redis.log")],
+        check=True,
+    )
+    for _ in range(50):
+        if _port_open("127.0.0.1", port):
+            break
+        time.sleep(0.1)
+    started.write_text(json.dumps({"port": port}))
+    log(f"started redis-server on 127.0.0.1:{port}")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+# --- Airflow environment -------------------------------------------------------------------
+
+def _pg_conn(url: str) -> dict:
+    """An Airflow connection (JSON form) for a libpq URL, socket URLs included."""
+    parts = urlsplit(url)
+    conn: dict = {
+        "conn_type": "postgres",
+        "host": parts.hostname or "",
+        "port": parts.port or 5432,
+        "login": parts.username or "postgres",
+        "password": parts.password or "",
+        "schema": parts.path.lstrip("/"),
+    }
+    if not conn["host"] and "host=" in parts.query:  # Unix socket (embedded PostgreSQL)
+        conn["host"] = dict(p.split("=", 1) for p in parts.query.split("&"))["host"]
+    return conn
+
+
+def connections(app_db_url: str, redis: str | None, sandbox_http: int = SANDBOX_HTTP_PORT,
+                sandbox_smtp: int = SANDBOX_SMTP_PORT) -> dict[str, dict]:
+    """The dev/test connections: app databases, the SMTP sink and Redis (local only)."""
+    conns = {f"{domain}_db": _pg_conn(app_db_url) for domain in DOMAINS}
+    conns["smtp_default"] = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": sandbox_smtp,
+        "login": "",
+        "password": "",
+        # JSON booleans: the SMTP provider reads these with bool().
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "jobyard@localhost",
+                  "timeout": 10, "retry_limit": 2},
+    }
+    if redis:
+        parts = urlsplit(redis)
+        conns["redis_default"] = {
+            "conn_type": "redis",
+            "host": parts.hostname,
+            "port": parts.port or 6379,
+            "extra": {"db": int((parts.path or "/0").lstrip("/") or 0)},
+        }
+    return conns
+
+
+def variables() -> dict[str, str]:
+    """Alert recipients per domain (local addresses caught by the SMTP sink)."""
+    return {f"{domain}_alert_emails": f"{domain}-owners@jobyard.local" for domain in DOMAINS}
+
+
+def airflow_env(airflow_db_url: str, app_db_url: str, redis: str | None,
+                home: Path | None = None) -> dict[str, str]:
+    """Environment for every Airflow process (make targets and tests alike)."""
+    keys = install_secrets()
+    home = home or state_dir() / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "JOBYARD_ROOT": str(ROOT),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW_CONFIG": str(ROOT / "airflow.cfg"),
+        "PYTHONPATH": str(ROOT),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(airflow_db_url),
+        "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+        "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "JOBYARD_APP_DB_URL": app_db_url,
+        "JOBYARD_SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_HTTP_PORT}",
+        "JOBYARD_BACKUP_DIR": str(state_dir() / "backups"),
+    }
+    if redis:
+        env["JOBYARD_REDIS_URL"] = redis
+        env["AIRFLOW__CELERY__BROKER_URL"] = redis
+        env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + sqlalchemy_url(airflow_db_url)
+    return env
+
+
+def connection_env(conns: dict[str, dict], vars_: dict[str, str]) -> dict[str, str]:
+    """The same connections and variables as AIRFLOW_CONN_* / AIRFLOW_VAR_* (tests)."""
+    env = {f"AIRFLOW_CONN_{cid.upper()}": json.dumps(c) for cid, c in conns.items()}
+    env.update({f"AIRFLOW_VAR_{k.upper()}": v for k, v in vars_.items()})
+    return env
+
+
+def resolve() -> dict[str, str]:
+    """Pick the servers, create the project's databases, and return the Airflow environment."""
+    server = server_url()
+    airflow_db = ensure_database(server, AIRFLOW_DB)
+    app_db = ensure_database(server, APP_DB)
+    return airflow_env(airflow_db, app_db, redis_url())
+
+
+# --- setup steps ---------------------------------------------------------------------------
+
+def run(cmd: list[str], env: dict[str, str], quiet: bool = False) -> None:
+    full = {**os.environ, **env}
+    full["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full.get("PATH", "")
+    out = subprocess.DEVNULL if quiet else None
+    subprocess.run(cmd, env=full, check=True, stdout=out)
+
+
+def migrate_app_db(app_db_url: str) -> None:
+    run([sys.executable, "-m", "alembic", "-c", str(ROOT / "migrations" / "alembic.ini"),
+         "upgrade", "head"], {"JOBYARD_APP_DB_URL": app_db_url}, quiet=True)
+
+
+def setup(env: dict[str, str]) -> None:
+    """Migrate both databases and load the dev connections, variables and pools."""
+    from include.orchestration.pools import POOLS
+
+    t0 = time.monotonic()
+    run(["airflow", "db", "migrate"], env, quiet=True)
+    migrate_app_db(env["JOBYARD_APP_DB_URL"])
+    files = state_dir()
+    conns = connections(env["JOBYARD_APP_DB_URL"], env.get("JOBYARD_REDIS_URL"))
+    (files / "connections.json").write_text(json.dumps(conns, indent=2))
+    (files / "variables.json").write_text(json.dumps(variables(), indent=2))
+    pools = {name: {"slots": slots, "description": desc, "include_deferred": False}
+             for name, (slots, desc) in POOLS.items()}
+    (files / "pools.json").write_text(json.dumps(pools, indent=2))
+    run(["airflow", "connections", "import", "--overwrite", str(files / "connections.json")], env, quiet=True)
+    run(["airflow", "variables", "import", "-a", "overwrite", str(files / "variables.json")], env, quiet=True)
+    run(["airflow", "pools", "import", str(files / "pools.json")], env, quiet=True)
+    log(f"databases migrated, connections/variables/pools loaded in {time.monotonic() - t0:.1f}s")
+
+
+def shell_exports(env: dict[str, str]) -> str:
+    return "\n".join(f"export {k}={_shquote(v)}" for k, v in env.items())
+
+
+def _shquote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.devenv")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("env", help="print shell exports of the Airflow environment")
+    sub.add_parser("setup", help="migrate databases, load connections/variables/pools")
+    sub.add_parser("migrate", help="migrate the app database only")
+    seed = sub.add_parser("seed", help="load demo data")
+    seed.add_argument("--scale", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    env = resolve()
+    if args.cmd == "env":
+        print(shell_exports(env))
+    elif args.cmd == "setup":
+        setup(env)
+    elif args.cmd == "migrate":
+        migrate_app_db(env["JOBYARD_APP_DB_URL"])
+        log("app database migrated")
+    elif args.cmd == "seed":
+        from include.common.db import connect
+        from include.demo.seed import seed_all
+
+        with connect(env["JOBYARD_APP_DB_URL"]) as conn:
+            counts = seed_all(conn, scale=args.scale)
+        log(f"demo data loaded: {counts}")
+
+
+if __name__ == "__main__":
+    main()
