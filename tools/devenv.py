@@ -208,10 +208,12 @@ def _pg_conn(url: str) -> dict:
     return conn
 
 
-def connections(app_db_url: str, redis: str | None, sandbox_http: int = SANDBOX_HTTP_PORT,
+def connections(app_db_url: str, airflow_db_url: str, redis: str | None,
                 sandbox_smtp: int = SANDBOX_SMTP_PORT) -> dict[str, dict]:
-    """The dev/test connections: app databases, the SMTP sink and Redis (local only)."""
+    """The dev/test connections: app databases, the Airflow metadata database (read by the
+    health check), the SMTP sink and Redis. Local values only: nothing here is a secret."""
     conns = {f"{domain}_db": _pg_conn(app_db_url) for domain in DOMAINS}
+    conns["airflow_metadata_db"] = _pg_conn(airflow_db_url)
     conns["smtp_default"] = {
         "conn_type": "smtp",
         "host": "127.0.0.1",
@@ -234,8 +236,11 @@ def connections(app_db_url: str, redis: str | None, sandbox_http: int = SANDBOX_
 
 
 def variables() -> dict[str, str]:
-    """Alert recipients per domain (local addresses caught by the SMTP sink)."""
-    return {f"{domain}_alert_emails": f"{domain}-owners@jobyard.local" for domain in DOMAINS}
+    """Alert recipients per domain (local addresses caught by the SMTP sink) and the backup
+    folder under the state folder."""
+    values = {f"{domain}_alert_emails": f"{domain}-owners@jobyard.local" for domain in DOMAINS}
+    values["platform_backup_dir"] = str(state_dir() / "backups")
+    return values
 
 
 def airflow_env(airflow_db_url: str, app_db_url: str, redis: str | None,
@@ -255,8 +260,8 @@ def airflow_env(airflow_db_url: str, app_db_url: str, redis: str | None,
         "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "JOBYARD_APP_DB_URL": app_db_url,
+        "JOBYARD_AIRFLOW_DB_URL": airflow_db_url,
         "JOBYARD_SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_HTTP_PORT}",
-        "JOBYARD_BACKUP_DIR": str(state_dir() / "backups"),
     }
     if redis:
         env["JOBYARD_REDIS_URL"] = redis
@@ -302,7 +307,7 @@ def setup(env: dict[str, str]) -> None:
     run(["airflow", "db", "migrate"], env, quiet=True)
     migrate_app_db(env["JOBYARD_APP_DB_URL"])
     files = state_dir()
-    conns = connections(env["JOBYARD_APP_DB_URL"], env.get("JOBYARD_REDIS_URL"))
+    conns = connections(env["JOBYARD_APP_DB_URL"], env["JOBYARD_AIRFLOW_DB_URL"], env.get("JOBYARD_REDIS_URL"))
     (files / "connections.json").write_text(json.dumps(conns, indent=2))
     (files / "variables.json").write_text(json.dumps(variables(), indent=2))
     pools = {name: {"slots": slots, "description": desc, "include_deferred": False}
@@ -312,6 +317,16 @@ def setup(env: dict[str, str]) -> None:
     run(["airflow", "variables", "import", "-a", "overwrite", str(files / "variables.json")], env, quiet=True)
     run(["airflow", "pools", "import", str(files / "pools.json")], env, quiet=True)
     log(f"databases migrated, connections/variables/pools loaded in {time.monotonic() - t0:.1f}s")
+
+
+def seed(app_db_url: str, scale: int = 1) -> None:
+    """Load the demo data of every domain (idempotent: a second run replaces it)."""
+    from include.common.db import connect
+    from include.demo.seed import seed_all
+
+    with connect(app_db_url) as conn:
+        counts = seed_all(conn, scale=scale)
+    log(f"demo data loaded (scale {scale}): {counts}")
 
 
 def shell_exports(env: dict[str, str]) -> str:
@@ -341,12 +356,7 @@ def main(argv: list[str] | None = None) -> None:
         migrate_app_db(env["JOBYARD_APP_DB_URL"])
         log("app database migrated")
     elif args.cmd == "seed":
-        from include.common.db import connect
-        from include.demo.seed import seed_all
-
-        with connect(env["JOBYARD_APP_DB_URL"]) as conn:
-            counts = seed_all(conn, scale=args.scale)
-        log(f"demo data loaded: {counts}")
+        seed(env["JOBYARD_APP_DB_URL"], args.scale)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ _FAILURE_BODY = """\
 <p>Task <b>{{ ti.task_id }}</b> of DAG <b>{{ dag.dag_id }}</b> failed after its last retry.</p>
 <ul>
 <li>Run: {{ run_id }}</li>
-<li>Data interval: {{ data_interval_start }} to {{ data_interval_end }}</li>
+<li>Data interval: {{ dag_run.data_interval_start or "none (manual run)" }} to {{ dag_run.data_interval_end or "" }}</li>
 <li>Try: {{ ti.try_number }} of {{ task.retries + 1 }}</li>
 <li>Error: {{ exception | e }}</li>
 <li>Log: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></li>
@@ -43,15 +43,10 @@ def failure_notifier(domain: str):
     )
 
 
-def _recipients(domain: str) -> list[str]:
-    from airflow.sdk import Variable
-
-    raw = Variable.get(f"{domain}_alert_emails")
-    return [addr.strip() for addr in raw.split(",") if addr.strip()]
-
-
 def _send_deadline_email(domain: str, limit: str, context: dict[str, Any] | None) -> None:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    from include.orchestration.variables import alert_recipients
 
     run = (context or {}).get("dag_run", {})
     deadline = (context or {}).get("deadline", {})
@@ -63,7 +58,7 @@ def _send_deadline_email(domain: str, limit: str, context: dict[str, Any] | None
         f"<ul><li>State: {run.get('state')}</li>"
         f"<li>Data interval: {run.get('data_interval_start')} to {run.get('data_interval_end')}</li></ul>"
     )
-    notifier = SmtpNotifier(to=_recipients(domain), subject=subject, html_content=body,
+    notifier = SmtpNotifier(to=alert_recipients(domain), subject=subject, html_content=body,
                             smtp_conn_id=SMTP_CONN_ID)
     notifier.notify(context or {})
 

@@ -25,3 +25,34 @@ def postgres_dsn(conn_id: str) -> str:
 def app_db(domain: str) -> str:
     """The DSN of a domain's app database (connection `<domain>_db`)."""
     return postgres_dsn(f"{domain}_db")
+
+
+DOMAINS = ("videos", "social", "music", "ads", "fitness", "platform")
+
+
+def app_databases() -> dict[str, str]:
+    """The distinct app databases behind the `<domain>_db` connections: name -> DSN.
+
+    All domains may share one database; it is then checked and backed up once. A domain
+    without a connection is left out (not every install runs every product).
+    """
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from psycopg.conninfo import conninfo_to_dict
+
+    found: dict[tuple, tuple[str, str]] = {}
+    for domain in DOMAINS:
+        try:
+            dsn = app_db(domain)
+        except AirflowNotFoundException:
+            continue
+        parts = conninfo_to_dict(dsn)
+        key = (parts.get("host"), str(parts.get("port", 5432)), parts.get("dbname"))
+        found.setdefault(key, (str(parts.get("dbname")), dsn))
+    return dict(found.values())
+
+
+def redis_address(conn_id: str = "redis_default") -> tuple[str, int]:
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return conn.host or "127.0.0.1", int(conn.port or 6379)

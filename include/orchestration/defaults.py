@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from include.orchestration.schedules import START_DATE, deadline_alert, interval_timetable
+from include.orchestration.schedules import START_DATE, deadline_alert
 
 # CeleryExecutor queues and their absolute priorities (JOBS.md).
 QUEUE_PRIORITY = {
@@ -60,8 +60,9 @@ def default_args(domain: str, queue: str, *, execution_timeout: timedelta | None
 
 
 def dag_settings(domain: str, *, queue: str, cron: str | None, **task_overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for `@dag`: schedule (with a real data interval) and deadline for
-    scheduled DAGs, `schedule=None` for manual ones, plus the shared task defaults."""
+    """Keyword arguments for `@dag` besides `schedule` (which each DAG states itself, e.g.
+    `schedule=interval_timetable(domain, CRON)`): start date, no catchup, one run at a time,
+    the deadline alert of a scheduled DAG (`cron` given) and the shared task defaults."""
     settings: dict[str, Any] = {
         "start_date": START_DATE,
         "catchup": False,
@@ -69,9 +70,6 @@ def dag_settings(domain: str, *, queue: str, cron: str | None, **task_overrides:
         "tags": [domain],
         "default_args": default_args(domain, queue, **task_overrides),
     }
-    if cron is None:
-        settings["schedule"] = None
-    else:
-        settings["schedule"] = interval_timetable(domain, cron)
+    if cron is not None:
         settings["deadline"] = deadline_alert(domain, cron)
     return settings

@@ -1,0 +1,61 @@
+# jobyard: `make run` starts everything, `make test` runs the whole suite.
+# Every target sets AIRFLOW_CONFIG to ./airflow.cfg and AIRFLOW_HOME to .state/airflow
+# (through tools/devenv.py); nothing is written to ~/airflow.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXECUTOR ?= local
+SCALE ?= 1
+export JOBYARD_ROOT := $(CURDIR)
+export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
+export AIRFLOW_HOME ?= $(CURDIR)/.state/airflow
+
+.PHONY: install run stop test lint migrate seed dag-table constraints bench clean
+
+install: $(STAMP)
+
+# Reinstalls only when a requirements or constraints file changed.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+run: $(STAMP)
+	$(PY) -m tools.run --executor $(EXECUTOR)
+
+stop: $(STAMP)
+	$(PY) -m tools.run stop
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --select AIR --preview dags include plugins
+
+migrate: $(STAMP)
+	$(PY) -m tools.devenv migrate
+
+seed: $(STAMP)
+	$(PY) -m tools.devenv seed --scale $(SCALE)
+
+# Regenerates the DAG table of README.md from the DagBag (a test checks it is current).
+dag-table: $(STAMP)
+	$(PY) -m tools.dag_table --write README.md
+
+# Re-freezes constraints.txt from a fresh resolve of the requirements (needs PyPI).
+constraints:
+	rm -rf .state/constraints-venv
+	$(PYTHON) -m venv .state/constraints-venv
+	.state/constraints-venv/bin/pip install --quiet -r requirements-dev.txt
+	(echo "# Frozen from a working resolve of requirements-dev.txt on Python 3.11 (pip freeze)."; \
+	 echo "# Regenerate: make constraints"; .state/constraints-venv/bin/pip freeze) > constraints.txt
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf .state .pytest_cache .ruff_cache

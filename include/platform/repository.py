@@ -1,0 +1,85 @@
+"""All SQL of the platform domain."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg.rows import dict_row
+
+if TYPE_CHECKING:
+    from include.platform.health import Reading
+
+
+def upsert_readings(conn: psycopg.Connection, checked_at: datetime, readings: list[Reading]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO platform.health_readings (checked_at, check_name, target, ok, value, unit, detail)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (checked_at, check_name, target) DO UPDATE
+               SET ok = EXCLUDED.ok, value = EXCLUDED.value, unit = EXCLUDED.unit,
+                   detail = EXCLUDED.detail, recorded_at = now()
+            """,
+            [(checked_at, r.check_name, r.target, r.ok, r.value, r.unit, r.detail) for r in readings],
+        )
+
+
+def apply_transitions(conn: psycopg.Connection, checked_at: datetime) -> list[dict]:
+    """Move `health_state` to the readings of `checked_at`, in one statement, and return the
+    checks that changed. A first reading that is bad counts as a change (to bad); a first
+    good one does not. Readings older than the state's are ignored (backfills)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            WITH changed AS (
+                SELECT r.check_name, r.target, r.ok, r.detail, r.value, r.unit
+                  FROM platform.health_readings r
+                  LEFT JOIN platform.health_state s USING (check_name, target)
+                 WHERE r.checked_at = %(at)s
+                   AND (s.check_name IS NULL OR (s.ok IS DISTINCT FROM r.ok AND s.since < %(at)s))
+            ), upserted AS (
+                INSERT INTO platform.health_state (check_name, target, ok, since, detail)
+                SELECT check_name, target, ok, %(at)s, detail FROM changed
+                ON CONFLICT (check_name, target) DO UPDATE
+                   SET ok = EXCLUDED.ok, since = EXCLUDED.since, detail = EXCLUDED.detail
+                RETURNING check_name, target, ok, since, (xmax <> 0) AS existed
+            )
+            SELECT u.check_name, u.target, u.ok, u.since, c.detail, c.value, c.unit
+              FROM upserted u JOIN changed c USING (check_name, target)
+             WHERE u.existed OR NOT u.ok
+             ORDER BY u.check_name, u.target
+            """,
+            {"at": checked_at},
+        )
+        return cur.fetchall()
+
+
+def record_backup(conn: psycopg.Connection, *, database: str, for_day: date, path: str, size_bytes: int,
+                  toc_entries: int, started_at: datetime, finished_at: datetime) -> None:
+    conn.execute(
+        """
+        INSERT INTO platform.backups (database, for_day, path, size_bytes, toc_entries, started_at, finished_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (database, for_day) DO UPDATE
+           SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, toc_entries = EXCLUDED.toc_entries,
+               started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, deleted_at = NULL
+        """,
+        (database, for_day, path, size_bytes, toc_entries, started_at, finished_at),
+    )
+
+
+def expired_backups(conn: psycopg.Connection, keep_from: date) -> list[tuple[str, date, str]]:
+    return conn.execute(
+        "SELECT database, for_day, path FROM platform.backups WHERE for_day < %s AND deleted_at IS NULL",
+        (keep_from,),
+    ).fetchall()
+
+
+def mark_backups_deleted(conn: psycopg.Connection, keys: list[tuple[str, date]]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE platform.backups SET deleted_at = now() WHERE database = %s AND for_day = %s",
+            keys,
+        )
