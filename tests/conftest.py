@@ -41,8 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
     redis = devenv.redis_url(required=True)
     smtp_port, http_port = devenv.free_port(), devenv.free_port()
     env = devenv.airflow_env(airflow_db, app_db, redis, home=tmp / "airflow")
-    env.update(devenv.connection_env(devenv.connections(app_db, airflow_db, redis, sandbox_smtp=smtp_port),
-                                     devenv.variables()))
+    conns = devenv.connections(app_db, airflow_db, redis, sandbox_smtp=smtp_port, sandbox_http=http_port)
+    env.update(devenv.connection_env(conns, devenv.variables()))
     env.update({
         "AIRFLOW__CORE__FERNET_KEY": TEST_FERNET_KEY,
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -59,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not SESSION:
         return
+    if "airflow.settings" in sys.modules:  # close Airflow's pooled connections before the drop
+        sys.modules["airflow.settings"].dispose_orm()
     for name in SESSION["names"].values():
         devenv.drop_database(SESSION["server"], name)
     if os.environ.get("JOBYARD_KEEP_TEST_STATE"):  # logs of live stacks, for debugging

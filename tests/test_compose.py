@@ -329,12 +329,12 @@ def checked(services, tmp_path_factory) -> dict:
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp / "result.json").read_text())
-    verdicts = {("airflow", *c): v for c, v in zip(airflow_cmds, result["airflow"])}
+    verdicts = {("airflow", *c): v for c, v in zip(airflow_cmds, result["airflow"], strict=True)}
     verdicts.update({(c if c[0] == "celery" else ("python", *c)): v
-                     for c, v in zip(map(tuple, python_cmds), result["python"])})
+                     for c, v in zip(map(tuple, python_cmds), result["python"], strict=True)})
     return {
         "verdicts": verdicts,
-        "options": dict(zip(map(tuple, options), result["options"])),
+        "options": dict(zip(map(tuple, options), result["options"], strict=True)),
         "commands": commands,
     }
 

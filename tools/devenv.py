@@ -209,7 +209,7 @@ def _pg_conn(url: str) -> dict:
 
 
 def connections(app_db_url: str, airflow_db_url: str, redis: str | None,
-                sandbox_smtp: int = SANDBOX_SMTP_PORT) -> dict[str, dict]:
+                sandbox_smtp: int = SANDBOX_SMTP_PORT, sandbox_http: int = SANDBOX_HTTP_PORT) -> dict[str, dict]:
     """The dev/test connections: app databases, the Airflow metadata database (read by the
     health check), the SMTP sink and Redis. Local values only: nothing here is a secret."""
     conns = {f"{domain}_db": _pg_conn(app_db_url) for domain in DOMAINS}
@@ -223,6 +223,13 @@ def connections(app_db_url: str, airflow_db_url: str, redis: str | None,
         # JSON booleans: the SMTP provider reads these with bool().
         "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "jobyard@localhost",
                   "timeout": 10, "retry_limit": 2},
+    }
+    # The sandbox's FCM HTTP v1; the bearer token only works against the sandbox.
+    conns["fcm_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "password": "sandbox-only-token",
+        "extra": {"project_id": "jobyard-dev"},
     }
     if redis:
         parts = urlsplit(redis)

@@ -10,6 +10,7 @@ turns bad and once when it recovers (state in `platform.health_state`, mail via 
 - **Reads:** connections `<domain>_db`, `redis_default`, `airflow_metadata_db`;
   variables `platform_health_thresholds` (JSON, optional), `platform_backup_dir`
 - **Writes:** `platform.health_readings`, `platform.health_state`, `platform.outbox`
+  (then delivers the outbox, as `platform_deliver_notifications` does)
 - **Triage:** safe to clear and re-run: readings are upserts keyed by (interval end, check,
   target) and each transition's alert has a dedupe key, so a rerun sends nothing twice.
 """
@@ -48,7 +49,14 @@ def platform_health_check():
         receipt["checks"] = [dataclasses.asdict(r) for r in readings]
         return receipt
 
-    check_health()
+    @task
+    def send_alerts(receipt: dict) -> dict:
+        """Deliver the transition alerts now rather than at the next outbox sweep."""
+        from include.orchestration.notify import deliver_outbox
+
+        return deliver_outbox(soft_limit_seconds=120)
+
+    send_alerts(check_health())
 
 
 platform_health_check()

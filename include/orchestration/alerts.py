@@ -19,7 +19,8 @@ _FAILURE_BODY = """\
 <p>Task <b>{{ ti.task_id }}</b> of DAG <b>{{ dag.dag_id }}</b> failed after its last retry.</p>
 <ul>
 <li>Run: {{ run_id }}</li>
-<li>Data interval: {{ dag_run.data_interval_start or "none (manual run)" }} to {{ dag_run.data_interval_end or "" }}</li>
+<li>Data interval: {{ dag_run.data_interval_start or "none (manual run)" }}
+    to {{ dag_run.data_interval_end or "" }}</li>
 <li>Try: {{ ti.try_number }} of {{ task.retries + 1 }}</li>
 <li>Error: {{ exception | e }}</li>
 <li>Log: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></li>
@@ -28,7 +29,7 @@ _FAILURE_BODY = """\
 
 
 def recipients_template(domain: str) -> str:
-    return "{{ var.value.%s_alert_emails }}" % domain
+    return "{{ var.value." + domain + "_alert_emails }}"
 
 
 def failure_notifier(domain: str):

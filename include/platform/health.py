@@ -11,6 +11,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
 
@@ -47,7 +48,8 @@ def check_database(name: str, dsn: str, limits: Thresholds) -> Reading:
         return Reading("database", name, False, None, "ms", f"cannot connect: {exc}".strip())
     ms = (time.perf_counter() - start) * 1000
     ok = ms <= limits.db_latency_ms
-    return Reading("database", name, ok, round(ms, 2), "ms", "" if ok else f"latency {ms:.0f} ms > {limits.db_latency_ms:.0f} ms")
+    detail = "" if ok else f"latency {ms:.0f} ms > {limits.db_latency_ms:.0f} ms"
+    return Reading("database", name, ok, round(ms, 2), "ms", detail)
 
 
 def check_redis(host: str, port: int, limits: Thresholds) -> Reading:
@@ -68,7 +70,12 @@ def check_redis(host: str, port: int, limits: Thresholds) -> Reading:
 
 
 def check_disk(path: str, limits: Thresholds) -> Reading:
-    usage = shutil.disk_usage(path)
+    """Free space of the file system that holds `path` (or, before the first backup made it,
+    of its nearest existing parent)."""
+    existing = Path(path)
+    while not existing.exists():
+        existing = existing.parent
+    usage = shutil.disk_usage(existing)
     free = usage.free / usage.total
     ok = free >= limits.disk_free_fraction
     detail = "" if ok else f"{usage.free / 2**30:.1f} GiB free ({free:.1%}) < {limits.disk_free_fraction:.0%}"
@@ -107,7 +114,8 @@ def record(conn: psycopg.Connection, checked_at: datetime, readings: list[Readin
     transitions = repository.apply_transitions(conn, checked_at)
     messages = [
         OutboxMessage(
-            dedupe_key=f"health:{t['check_name']}:{t['target']}:{t['since'].isoformat()}:{'up' if t['ok'] else 'down'}:{to}",
+            # One alert per transition and recipient, however often the interval is rerun.
+            dedupe_key=f"health:{t['check_name']}:{t['target']}:{t['since'].isoformat()}:{t['ok']}:{to}",
             channel="email",
             domain="platform",
             recipient=to,

@@ -29,7 +29,8 @@ def upgrade() -> None:
             recorded_at  timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (checked_at, check_name, target)
         )""")
-    op.execute("CREATE INDEX health_readings_check_idx ON platform.health_readings (check_name, target, checked_at DESC)")
+    op.execute("CREATE INDEX health_readings_check_idx"
+               " ON platform.health_readings (check_name, target, checked_at DESC)")
     op.execute("""
         CREATE TABLE platform.health_state (
             check_name   text        NOT NULL,

@@ -1,0 +1,47 @@
+"""
+# platform_deliver_notifications
+
+Every 5 minutes: the sweeper of the notification outbox. Sends every due message of
+`platform.outbox` (emails through `smtp_default`, pushes through FCM HTTP v1 `fcm_api`):
+messages left pending because SMTP or FCM was down when their job ran, retries whose
+backoff is over, and messages whose deliverer died mid-send (lease expired). A message that
+fails `max_attempts` (5) times, or that the receiver refuses for good (FCM `UNREGISTERED`),
+goes dead, and the platform owners get one `outbox_dead` email about it.
+
+- **Owner:** platform
+- **Reads:** `platform.outbox`; connections `platform_db`, `smtp_default`, `fcm_api`
+  (optional: without it pushes wait and say why); variable `platform_alert_emails`
+- **Writes:** `platform.outbox` (status, attempts, errors; the dead-message alert);
+  emails and pushes to their recipients
+- **Triage:** safe to clear and re-run at any time: a message marked sent is never sent
+  again; a crash between a send and its record can repeat at most that one message
+  (see include/common/outbox.py). A run that hits its soft time limit (3 min) fails saying
+  how many are still due; the retry or the next run continues. Dead messages: read
+  `last_error`, fix the cause, set them back to `pending` with `attempts = 0`.
+"""
+
+from datetime import timedelta
+
+from airflow.sdk import dag, task
+
+from include.orchestration.defaults import dag_settings
+from include.orchestration.schedules import interval_timetable
+
+CRON = "*/5 * * * *"
+SOFT_LIMIT_SECONDS = 180  # of the 4 min hard limit: room for one slow message and the records
+
+
+@dag(schedule=interval_timetable("platform", CRON),
+     **dag_settings("platform", queue="emails", cron=CRON,
+                    execution_timeout=timedelta(minutes=4)), doc_md=__doc__)
+def platform_deliver_notifications():
+    @task
+    def deliver_pending() -> dict:
+        from include.orchestration.notify import deliver_outbox
+
+        return deliver_outbox(SOFT_LIMIT_SECONDS)
+
+    deliver_pending()
+
+
+platform_deliver_notifications()

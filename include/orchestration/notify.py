@@ -1,0 +1,110 @@
+"""Airflow connections -> the outbox's senders (read at task run time, never at parse time).
+
+`smtp_default` (conn_type smtp), read the way the smtp provider's SmtpHook reads it: host,
+port, login, password; extra (JSON booleans) `disable_tls`, `disable_ssl`, `from_email`,
+`timeout` (seconds, default 30).
+
+`fcm_api` (conn_type http): host = base URL (`https://fcm.googleapis.com`, or the sandbox's),
+or a bare host with `schema` as scheme; extra `project_id` (required). Credentials, first
+that applies:
+- extra `service_account` (the Google service-account JSON key, as an object or a string),
+  optionally with extra `token_uri` overriding the key's own: a signed-JWT grant (real FCM);
+- extra `token_uri` + `client_id`, `client_secret`, `refresh_token` (login/password stand in
+  for client id/secret): a refresh-token grant;
+- password: a bearer token used as is (the sandbox).
+When `fcm_api` is not defined, pushes fail with that reason (and are retried, then go dead
+and alert), while email delivery goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from include.common.email import SmtpSender
+from include.common.outbox import UnavailableSender
+from include.common.push import FcmSender, RefreshTokenGrant, ServiceAccountToken, StaticToken
+
+SMTP_CONN_ID = "smtp_default"
+FCM_CONN_ID = "fcm_api"
+
+
+def _bool(value: Any) -> bool:
+    """A JSON boolean from a connection extra; the strings "false"/"0"/"no" are false too."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "off")
+    return bool(value)
+
+
+def email_sender(conn_id: str = SMTP_CONN_ID) -> SmtpSender:
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    extra = conn.extra_dejson
+    use_ssl = not _bool(extra.get("disable_ssl", False))
+    use_tls = not _bool(extra.get("disable_tls", False))
+    from_email = extra.get("from_email")
+    if not from_email:
+        raise ValueError(f"connection {conn_id!r} has no extra.from_email")
+    return SmtpSender(host=conn.host or "", port=conn.port or (465 if use_ssl else 587),
+                      username=conn.login or None, password=conn.password or None,
+                      use_tls=use_tls, use_ssl=use_ssl, from_email=from_email,
+                      timeout=float(extra.get("timeout", 30)))
+
+
+def push_sender(conn_id: str = FCM_CONN_ID) -> FcmSender | UnavailableSender:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from include.orchestration.clients import base_url
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return UnavailableSender(f"Airflow connection {conn_id!r} is not defined: pushes cannot be sent "
+                                 f"(define it with host, extra.project_id and credentials)")
+    extra = conn.extra_dejson
+    project_id = extra.get("project_id")
+    if not project_id:
+        raise ValueError(f"connection {conn_id!r} has no extra.project_id")
+    timeout = (float(extra.get("connect_timeout", 5)), float(extra.get("read_timeout", 30)))
+    return FcmSender(base_url(conn.host, conn.schema, conn.port), project_id,
+                     token_provider(extra, conn.login, conn.password, conn_id), timeout=timeout)
+
+
+def token_provider(extra: dict, login: str | None, password: str | None, conn_id: str = FCM_CONN_ID):
+    """The OAuth 2 access-token source of an FCM connection (see the module docstring)."""
+    if extra.get("service_account"):
+        info = extra["service_account"]
+        info = json.loads(info) if isinstance(info, str) else info
+        return ServiceAccountToken(info, token_uri=extra.get("token_uri"))
+    if extra.get("token_uri"):
+        client_id = extra.get("client_id") or login
+        client_secret = extra.get("client_secret") or password
+        refresh = extra.get("refresh_token")
+        if not (client_id and client_secret and refresh):
+            raise ValueError(f"connection {conn_id!r}: extra.token_uri needs client_id, client_secret "
+                             "and refresh_token (or a service_account)")
+        return RefreshTokenGrant(extra["token_uri"], client_id, client_secret, refresh)
+    if password:
+        return StaticToken(password)
+    raise ValueError(f"connection {conn_id!r} has no credentials: set a password (bearer token), "
+                     "extra.service_account, or extra.token_uri with a refresh token")
+
+
+def deliver_outbox(soft_limit_seconds: float) -> dict:
+    """The delivery step of a job: send every due outbox message (this job's and any left
+    pending earlier) within a soft time limit. Used by the sweeper DAG and by jobs that
+    want their messages out at once."""
+    from include.common.time_budget import TimeBudget
+    from include.orchestration import connections, variables
+    from include.platform.notifications import deliver_notifications
+
+    budget = TimeBudget(soft_limit_seconds)
+    return deliver_notifications(
+        connections.app_db("platform"),
+        email_sender(),
+        push_sender(),
+        variables.alert_recipients("platform"),
+        should_continue=lambda: not budget.exhausted(),
+    )

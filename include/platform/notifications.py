@@ -1,0 +1,86 @@
+"""Deliver the outbox, and tell the platform owners when messages go dead.
+
+The use case of the sweeper DAG `platform_deliver_notifications`: send every due message
+(pending ones whose job ran while SMTP or FCM was down, retries after backoff, rows whose
+deliverer died), then, if messages went dead in this run, enqueue one `platform/outbox_dead`
+alert per owner (dedupe key by the dead ids, so a rerun does not repeat it) and deliver it
+right away. Plain Python: the orchestration layer passes the DSN, senders and recipients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from include.common.db import connect
+from include.common.outbox import DeliveryReport, OutboxMessage, Sender, backlog, deliver_pending, enqueue
+
+DEAD_ALERT_TEMPLATE = "platform/outbox_dead"
+DEAD_ALERT_PREFIX = "outbox_dead:"
+MAX_PASSES = 3  # delivery passes per run: the sweep, then the alerts it raised
+IDS_IN_ALERT = 50
+ERRORS_IN_ALERT = 10
+
+
+def dead_alert_messages(dead: list[dict], owners: list[str]) -> list[OutboxMessage]:
+    """One alert per owner about `dead` ({"id", "dedupe_key", "error"} each)."""
+    ids = sorted(d["id"] for d in dead)
+    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+    context = {
+        "count": len(ids),
+        "ids": ids[:IDS_IN_ALERT],
+        "errors": [{"id": d["id"], "dedupe_key": d["dedupe_key"], "error": (d["error"] or "")[:300]}
+                   for d in sorted(dead, key=lambda d: d["id"])[:ERRORS_IN_ALERT]],
+    }
+    return [OutboxMessage(dedupe_key=f"{DEAD_ALERT_PREFIX}{ids[0]}-{ids[-1]}:{len(ids)}:{digest}:{owner}",
+                          channel="email", domain="platform", recipient=owner,
+                          template=DEAD_ALERT_TEMPLATE, context=context)
+            for owner in owners]
+
+
+def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Sender | None,
+                          owners: list[str], *, should_continue: Callable[[], bool] = lambda: True,
+                          **delivery: float) -> dict:
+    """Run the outbox delivery and alert on dead messages; returns the receipt.
+
+    `delivery` passes batch_size, max_attempts, lease_seconds, backoff_seconds through to
+    `deliver_pending`. Raises RuntimeError (after everything is committed) when messages
+    went dead but there is no owner to tell, when an owner alert itself went dead, or when
+    the time budget (`should_continue`) ran out with messages still due ("soft time limit:
+    ..., the next run continues"): loud, so Airflow's retries and failure notifier take over.
+    """
+    totals = {"sent": 0, "failed": 0, "dead": 0, "alerts_queued": 0}
+    dead_ids: list[int] = []
+    dead_alerts: list[dict] = []
+    channels_down: dict[str, str] = {}
+    report: DeliveryReport | None = None
+    for _ in range(MAX_PASSES):
+        report = deliver_pending(dsn, email_sender, push_sender, should_continue=should_continue, **delivery)
+        totals["sent"] += report.sent
+        totals["failed"] += report.failed
+        totals["dead"] += report.dead
+        dead_ids += report.dead_ids
+        channels_down.update(report.channels_down)
+        dead = [d for d in report.dead_details if not d["dedupe_key"].startswith(DEAD_ALERT_PREFIX)]
+        dead_alerts += [d for d in report.dead_details if d["dedupe_key"].startswith(DEAD_ALERT_PREFIX)]
+        if not dead or not owners:
+            break
+        with connect(dsn) as conn:
+            queued = enqueue(conn, dead_alert_messages(dead, owners))
+        totals["alerts_queued"] += queued
+        if not queued or report.stopped_early:
+            break  # nothing new to send now (or no time): the next run delivers it
+    with connect(dsn) as conn:
+        left = backlog(conn)
+    receipt = {**totals, "dead_ids": dead_ids[:100], "channels_down": channels_down,
+               "stopped_early": bool(report and report.stopped_early), "backlog": left}
+    if dead_ids and not owners:
+        raise RuntimeError(f"{len(dead_ids)} outbox messages went dead (ids {dead_ids[:20]}) and there is "
+                           f"no platform owner to alert (variable platform_alert_emails is empty); receipt {receipt}")
+    if dead_alerts:
+        raise RuntimeError(f"the owner alert about dead outbox messages could not be delivered: {dead_alerts[:3]}; "
+                           f"receipt {receipt}")
+    if receipt["stopped_early"]:
+        raise RuntimeError(f"soft time limit: {totals['sent']} messages sent, {left['due']} still due; "
+                           f"the next run continues; receipt {receipt}")
+    return receipt

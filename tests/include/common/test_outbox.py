@@ -1,0 +1,228 @@
+"""The outbox against real PostgreSQL and the sandbox's SMTP sink: enqueue dedupes, emails are
+multipart with the dedupe headers, SMTP down keeps messages pending until the sweeper
+delivers them, failures end dead after max attempts and alert the owners."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from include.common.outbox import OutboxMessage, UnavailableSender, deliver_pending, enqueue
+from include.platform.notifications import deliver_notifications
+from sandbox.server import start_in_thread
+from tests.include.common import conftest_outbox
+from tests.include.common.conftest_outbox import (
+    OWNER,
+    keys_at_sink,
+    rows,
+    smtp_sender,
+    status_counts,
+)
+from tools import devenv
+
+# The fixtures this module uses (pytest finds them as module attributes).
+outbox_db, sink, clean = conftest_outbox.outbox_db, conftest_outbox.sink, conftest_outbox.clean
+
+
+def alert(key: str, to: str = "ops@jobyard.local", ok: bool = False, detail: str = "cannot connect") -> OutboxMessage:
+    return OutboxMessage(
+        dedupe_key=key, channel="email", domain="platform", recipient=to, template="platform/health_alert",
+        context={"check_name": "database", "target": "platform_db", "ok": ok, "detail": detail,
+                 "changed_at": "2026-01-05T10:15:00+00:00", "value": None if not ok else 3.2, "unit": "ms"},
+    )
+
+
+def test_enqueue_dedupes_and_joins_the_callers_transaction(clean):
+    with psycopg.connect(clean) as conn:
+        assert enqueue(conn, [alert("health:db:down:1"), alert("health:db:down:1")]) == 1
+        conn.commit()
+        assert enqueue(conn, [alert("health:db:down:1"), alert("health:db:up:1", ok=True)]) == 1
+        conn.commit()
+        assert enqueue(conn, [alert("health:db:rolled-back")]) == 1
+        conn.rollback()  # the caller's data and its message go (or not) together
+    stored = rows(clean)
+    assert [r["dedupe_key"] for r in stored] == ["health:db:down:1", "health:db:up:1"]
+    assert [r["subject"] for r in stored] == ["[jobyard] database platform_db is DOWN",
+                                             "[jobyard] database platform_db RECOVERED"]
+    assert all(r["status"] == "pending" and r["attempts"] == 0 for r in stored)
+
+
+def test_enqueue_rejects_bad_messages_before_inserting(clean):
+    bad = [alert("ok:1"), OutboxMessage("bad:1", "fax", "platform", "a@b.c", "platform/health_alert", {})]
+    with psycopg.connect(clean) as conn, pytest.raises(ValueError, match="channel 'fax'"):
+        enqueue(conn, bad)
+    missing = OutboxMessage("bad:2", "email", "platform", "a@b.c", "platform/health_alert", {"ok": True})
+    with psycopg.connect(clean) as conn, pytest.raises(Exception, match="check_name"):
+        enqueue(conn, [missing])
+    assert rows(clean) == []
+
+
+def test_enqueue_is_set_based(clean):
+    """2,500 messages: three INSERT statements (1,000 per statement), not 2,500."""
+    messages = [alert(f"bulk:{i}", to=f"user{i}@example.com") for i in range(2500)]
+    with psycopg.connect(clean) as conn:
+        statements: list[str] = []
+        conn.add_notice_handler(lambda _: None)
+        cursor_class = conn.cursor_factory
+
+        class Counting(cursor_class):
+            def execute(self, query, params=None, **kw):
+                statements.append(str(query))
+                return super().execute(query, params, **kw)
+
+        conn.cursor_factory = Counting
+        assert enqueue(conn, messages) == 2500
+        conn.commit()
+    assert len(statements) == 3
+    assert status_counts(clean) == {"pending": 2500}
+
+
+def test_email_is_multipart_with_product_name_and_dedupe_headers(clean, sink):
+    _, control = sink
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert("health:db:down:2", detail="<script>alert(1)</script> refused")])
+        conn.commit()
+    report = deliver_pending(clean, smtp_sender(sink[0].smtp_port), None)
+    assert (report.sent, report.failed, report.dead) == (1, 0, 0)
+    [mail] = control.emails()
+    assert mail["dedupe_key"] == "health:db:down:2"
+    assert mail["rcpt_tos"] == ["ops@jobyard.local"]
+    assert mail["subject"] == "[jobyard] database platform_db is DOWN"
+    assert mail["headers"]["From"] == "jobyard operations <jobyard@localhost>"
+    assert mail["headers"]["Message-ID"].startswith("<outbox.")
+    assert mail["headers"]["Message-ID"].endswith("@localhost>")
+    assert "multipart/alternative" in mail["headers"]["Content-Type"]
+    assert "jobyard operations" in mail["text"] and "is DOWN" in mail["text"]
+    assert "<script>alert(1)</script>" in mail["text"]  # plain text is not escaped
+    assert "&lt;script&gt;" in mail["html"] and "<script>" not in mail["html"]  # HTML is
+    [row] = rows(clean)
+    assert row["status"] == "sent" and row["sent_at"] is not None and row["claimed_until"] is None
+
+
+def test_a_second_run_sends_nothing_again(clean, sink):
+    _, control = sink
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert(f"rerun:{i}") for i in range(5)])
+        conn.commit()
+    assert deliver_pending(clean, smtp_sender(sink[0].smtp_port), None).sent == 5
+    with psycopg.connect(clean) as conn:  # the job reruns: its enqueue is a no-op
+        assert enqueue(conn, [alert(f"rerun:{i}") for i in range(5)]) == 0
+        conn.commit()
+    assert deliver_pending(clean, smtp_sender(sink[0].smtp_port), None).sent == 0
+    assert sorted(keys_at_sink(control).values()) == [1] * 5
+
+
+def test_smtp_reconnects_when_a_reused_connection_went_stale(clean, sink):
+    _, control = sink
+    sender = smtp_sender(sink[0].smtp_port)
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert("stale:1")])
+        conn.commit()
+    deliver_pending(clean, sender, None)
+    assert sender._smtp is None  # closed at the end of the run
+    sender._smtp = sender._connect()
+    first = sender._smtp
+    first.sock.shutdown(socket.SHUT_RDWR)  # the idle connection died (server timeout, NAT, ...)
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert("stale:2"), alert("stale:3")])
+        conn.commit()
+    connects = []
+    connect = sender._connect
+    sender._connect = lambda: connects.append(connect()) or connects[-1]
+    report = deliver_pending(clean, sender, None)
+    assert len(connects) == 1  # reconnected once after the stale one, then reused for the next
+    assert (report.sent, report.failed) == (2, 0)
+    assert keys_at_sink(control) == {"stale:1": 1, "stale:2": 1, "stale:3": 1}
+
+
+def test_smtp_down_keeps_messages_pending_then_the_sweeper_delivers(clean, tmp_path):
+    port = devenv.free_port()  # nothing listens there yet: SMTP is down
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert(f"down:{i}", to=f"user{i}@example.com") for i in range(20)])
+        conn.commit()
+    report = deliver_pending(clean, smtp_sender(port), None)
+    assert (report.sent, report.failed, report.dead) == (0, 20, 0)
+    assert "cannot connect to SMTP" in report.channels_down["email"]
+    with psycopg.connect(clean) as conn:
+        waits = conn.execute("SELECT min(next_attempt_at - now()), max(next_attempt_at - now()) "
+                             "FROM platform.outbox").fetchone()
+    assert timedelta(seconds=250) < waits[0] <= waits[1] <= timedelta(seconds=300)  # first backoff: 5 min
+    stored = rows(clean)
+    assert all(r["status"] == "pending" and r["attempts"] == 1 for r in stored)
+    assert all("cannot connect to SMTP" in r["last_error"] for r in stored)
+
+    assert deliver_pending(clean, smtp_sender(port), None).sent == 0  # backoff not over: nothing due
+
+    handle = start_in_thread(devenv.free_port(), port, tmp_path / "sandbox")  # SMTP comes back
+    try:
+        with psycopg.connect(clean, autocommit=True) as conn:  # ... and the 5 minutes pass
+            conn.execute("UPDATE platform.outbox SET next_attempt_at = now()")
+        receipt = deliver_notifications(clean, smtp_sender(port), None, [OWNER])  # the sweeper's use case
+        from sandbox.client import SandboxControl
+
+        arrived = keys_at_sink(SandboxControl(handle.base_url))
+    finally:
+        handle.stop()
+    assert receipt["sent"] == 20 and receipt["dead"] == 0 and receipt["backlog"]["pending"] == 0
+    assert arrived == {f"down:{i}": 1 for i in range(20)}
+    assert all(r["status"] == "sent" and r["attempts"] == 2 for r in rows(clean))
+
+
+def test_max_attempts_then_dead_and_the_owners_are_alerted_once(clean, sink):
+    _, control = sink
+    down = smtp_sender(devenv.free_port())
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert("doomed:1"), alert("doomed:2")])
+        conn.commit()
+    for attempt in (1, 2):
+        report = deliver_pending(clean, down, None, max_attempts=3, backoff_seconds=0)
+        assert (report.failed, report.dead) == (2, 0)
+        assert {r["attempts"] for r in rows(clean)} == {attempt}
+    report = deliver_pending(clean, down, None, max_attempts=3, backoff_seconds=0)
+    assert (report.failed, report.dead) == (0, 2)
+    assert sorted(report.dead_ids) == [1, 2]
+    assert all("cannot connect" in d["error"] for d in report.dead_details)
+    assert all(r["status"] == "dead" and r["attempts"] == 3 for r in rows(clean))
+
+    # The sweeper's use case turns newly dead messages into one alert per owner.
+    from include.platform.notifications import dead_alert_messages
+
+    with psycopg.connect(clean) as conn:
+        assert enqueue(conn, dead_alert_messages(list(report.dead_details), [OWNER])) == 1
+        assert enqueue(conn, dead_alert_messages(list(report.dead_details), [OWNER])) == 0  # once
+        conn.commit()
+    assert deliver_pending(clean, smtp_sender(sink[0].smtp_port), None).sent == 1
+    [mail] = control.emails(to=OWNER)
+    assert mail["subject"].startswith("[jobyard] 2 notifications could not be delivered")
+    assert "doomed:1" in mail["text"] and "cannot connect" in mail["text"]
+
+
+def test_a_missing_push_sender_fails_pushes_clearly_and_email_goes_on(clean, sink):
+    _, control = sink
+    push = OutboxMessage("push:1", "push", "platform", "device-abc", "platform/health_alert",
+                         {"check_name": "redis", "target": "localhost:6379", "ok": False,
+                          "changed_at": "2026-01-05T10:15:00+00:00", "detail": "refused"})
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [push, alert("mail:1")])
+        conn.commit()
+    report = deliver_pending(clean, smtp_sender(sink[0].smtp_port),
+                             UnavailableSender("Airflow connection 'fcm_api' is not defined"))
+    assert (report.sent, report.failed) == (1, 1)
+    push_row, mail_row = rows(clean)
+    assert push_row["status"] == "pending" and "'fcm_api' is not defined" in push_row["last_error"]
+    assert mail_row["status"] == "sent"
+    assert keys_at_sink(control) == {"mail:1": 1}
+
+
+def test_a_lease_that_expired_on_the_last_attempt_goes_dead(clean):
+    """A message that kills its deliverer every time is not retried forever."""
+    with psycopg.connect(clean, autocommit=True) as conn:
+        enqueue(conn, [alert("poison:1")])
+        conn.execute("UPDATE platform.outbox SET status = 'sending', attempts = 5, "
+                     "claimed_until = now() - interval '1 second'")
+    report = deliver_pending(clean, smtp_sender(devenv.free_port()), None, max_attempts=5)
+    assert report.dead_ids == (1,) and "lease expired" in report.dead_details[0]["error"]
+    assert rows(clean)[0]["status"] == "dead"
