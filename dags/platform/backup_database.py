@@ -28,12 +28,14 @@ CRON = "30 1 * * *"
                      execution_timeout=timedelta(hours=2)), doc_md=__doc__)
 def platform_backup_database():
     @task(pool="pg_dump")
-    def dump_databases(data_interval_start=None) -> dict:
+    def dump_databases() -> dict:
         from pathlib import Path
 
         from include.orchestration import connections, variables
+        from include.orchestration.schedules import current_interval
         from include.platform.backup import backup_databases
 
+        data_interval_start, _ = current_interval()
         return backup_databases(
             connections.app_db("platform"),
             connections.app_databases(),

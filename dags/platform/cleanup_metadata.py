@@ -6,8 +6,8 @@ than 30 days before the data interval's end with `airflow db clean`, as Celery's
 expiry did for the old design.
 
 - **Owner:** platform
-- **Reads:** the Airflow metadata database (through the `airflow` CLI of the worker);
-  variable `platform_metadata_keep_days` (default 30)
+- **Reads:** the Airflow metadata database (connection `airflow_metadata_db`, through the
+  `airflow` CLI of the worker); variable `platform_metadata_keep_days` (default 30)
 - **Writes:** deletes old rows of the Airflow metadata tables (no archive tables)
 - **Triage:** safe to clear and re-run: deleting what is already gone does nothing.
 """
@@ -27,17 +27,20 @@ CRON = "30 3 * * *"
                      execution_timeout=timedelta(minutes=30)), doc_md=__doc__)
 def platform_cleanup_metadata():
     @task
-    def purge_metadata(data_interval_end=None) -> dict:
+    def purge_metadata() -> dict:
         import shutil
         import sys
         from pathlib import Path
 
-        from include.orchestration import variables
+        from include.orchestration import connections, variables
+        from include.orchestration.schedules import current_interval
         from include.platform.metadata import clean_metadata
 
+        _, data_interval_end = current_interval()
         keep = timedelta(days=int(variables.get("platform_metadata_keep_days", 30)))
         airflow_bin = shutil.which("airflow") or str(Path(sys.executable).with_name("airflow"))
-        return clean_metadata(airflow_bin, data_interval_end - keep)
+        return clean_metadata(airflow_bin, connections.sqlalchemy_url("airflow_metadata_db"),
+                              data_interval_end - keep)
 
     purge_metadata()
 

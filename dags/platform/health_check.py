@@ -30,13 +30,15 @@ CRON = "*/15 * * * *"
                      execution_timeout=timedelta(minutes=5)), doc_md=__doc__)
 def platform_health_check():
     @task
-    def check_health(data_interval_end=None) -> dict:
+    def check_health() -> dict:
         import dataclasses
 
         from include.common.db import connect
         from include.orchestration import connections, variables
+        from include.orchestration.schedules import current_interval
         from include.platform import health
 
+        _, data_interval_end = current_interval()
         limits = health.Thresholds(**variables.get("platform_health_thresholds", {}))
         readings = [health.check_database(name, dsn, limits)
                     for name, dsn in connections.app_databases().items()]

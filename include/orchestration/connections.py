@@ -22,6 +22,24 @@ def postgres_dsn(conn_id: str) -> str:
     return make_conninfo(**{k: v for k, v in params.items() if v is not None})
 
 
+def sqlalchemy_url(conn_id: str) -> str:
+    """A SQLAlchemy URL (psycopg2 driver) for a postgres connection: what the `airflow` CLI
+    needs as AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, since Airflow 3 hides the metadata database
+    from task processes."""
+    from urllib.parse import quote
+
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    auth = quote(conn.login or "", safe="")
+    if conn.password:
+        auth += ":" + quote(conn.password, safe="")
+    host = conn.host or ""
+    if host.startswith("/"):  # a Unix socket directory
+        return f"postgresql+psycopg2://{auth}@/{conn.schema}?host={quote(host)}"
+    return f"postgresql+psycopg2://{auth}@{host}:{conn.port or 5432}/{conn.schema}"
+
+
 def app_db(domain: str) -> str:
     """The DSN of a domain's app database (connection `<domain>_db`)."""
     return postgres_dsn(f"{domain}_db")

@@ -4,7 +4,7 @@ real data intervals, and a deadline alert on every scheduled DAG."""
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pendulum
 
@@ -54,3 +54,27 @@ def deadline_alert_after(domain: str, limit: timedelta):
         interval=limit,
         callback=AsyncCallback(notify_deadline_missed, kwargs={"domain": domain, "limit": str(limit)}),
     )
+
+
+def current_interval() -> tuple[datetime, datetime]:
+    """The running task's data interval.
+
+    A run triggered by hand without a logical date (the REST API's or the CLI's default in
+    Airflow 3) has none; it then covers the last complete interval of the DAG's schedule
+    before it was triggered, as the scheduler's own run would have.
+    """
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is not None and end is not None:
+        return start, end
+    timetable = context["dag"].timetable
+    expression = getattr(timetable, "expression", None)
+    if expression is None:
+        raise ValueError(f"{context['dag'].dag_id} has no schedule, so its runs have no data interval")
+    from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
+
+    core = CoreCronDataIntervalTimetable(expression, timetable.timezone)
+    interval = core.infer_manual_data_interval(run_after=context["dag_run"].run_after)
+    return interval.start, interval.end

@@ -26,7 +26,7 @@ def test_backup_database_dumps_verifies_and_keeps_retention(repo_dags, app_db, s
     with psycopg.connect(app_db) as conn:
         rows = conn.execute(
             "SELECT for_day, path, size_bytes, toc_entries, deleted_at IS NOT NULL "
-            "FROM platform.backups ORDER BY for_day").fetchall()
+            "FROM platform.backups WHERE for_day BETWEEN '2026-02-01' AND '2026-03-31' ORDER BY for_day").fetchall()
     dbname = session_env["names"]["app"]
     # The data interval of the run at 03-0N 01:30 is the previous day.
     assert [r[0].isoformat() for r in rows] == ["2026-02-28", "2026-03-01", "2026-03-02"]
@@ -34,7 +34,7 @@ def test_backup_database_dumps_verifies_and_keeps_retention(repo_dags, app_db, s
     kept = [Path(r[1]) for r in rows if not r[4]]
     assert all(p.exists() and p.parent == tmp_path / dbname for p in kept)
     assert not Path(rows[0][1]).exists()
-    assert sorted(p.name for p in (tmp_path / dbname).iterdir()) == [p.name for p in kept]
+    assert sorted(p.name for p in (tmp_path / dbname).iterdir()) == [p.name for p in kept], "no stray files"
     assert all(r[2] > 0 and r[3] > 5 for r in rows), "a real dump lists the platform tables"
     pg_restore = find_pg_tool("pg_restore", server_major(app_db))
     listing = subprocess.run([pg_restore, "--list", str(kept[-1])], capture_output=True, text=True, check=True)

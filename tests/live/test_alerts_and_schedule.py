@@ -57,3 +57,11 @@ def test_health_check_runs_on_its_schedule(live_local, app_db):
             "SELECT check_name, count(*) FROM platform.health_readings WHERE checked_at = %s GROUP BY 1",
             (runs[0]["data_interval_end"],)).fetchall())
     assert set(checks) == {"database", "redis", "disk", "memory", "backlog"}
+
+
+@pytest.mark.parametrize("dag_id", ["platform_cleanup_metadata", "platform_backup_database"])
+def test_platform_jobs_run_on_a_real_worker(live_local, dag_id):
+    """Task processes of a real executor have no metadata-database access and their own
+    environment: the platform jobs must work there, not only in dag.test()."""
+    run_id = live_local.trigger(dag_id)
+    assert live_local.wait_for_run(dag_id, run_id) == "success", live_local.task_instances(dag_id, run_id)
