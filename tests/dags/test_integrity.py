@@ -69,7 +69,12 @@ def test_parse_time_io_is_caught(tmp_path):
 
 
 def test_every_dag_file_parses_within_budget(dagbag):
-    slow = {s.file: s.duration for s in dagbag.dagbag_stats if s.duration > PARSE_BUDGET}
+    """Each file's own parse cost, measured on a second parse: the first one in a process also
+    pays for importing Airflow's definitions (which the dag-processor pre-imports, see
+    `[dag_processor] parsing_pre_import_modules`) and our shared include/orchestration
+    helpers once, which would make whichever file comes first look slow."""
+    warm = parse_without_io(DAGS)
+    slow = {s.file: s.duration for s in warm.dagbag_stats if s.duration > PARSE_BUDGET}
     assert not slow, f"DAG files over {PARSE_BUDGET}: {slow}"
 
 
