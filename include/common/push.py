@@ -11,6 +11,7 @@ with the attempt recorded and backoff (and `Retry-After` when FCM gives one).
 
 from __future__ import annotations
 
+import abc
 import threading
 import time
 from collections.abc import Callable
@@ -88,7 +89,7 @@ class StaticToken:
         pass
 
 
-class _CachedToken:
+class _CachedToken(abc.ABC):
     """Caches an access token until a minute before it expires; thread-safe."""
 
     def __init__(self, token_uri: str, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
@@ -100,8 +101,9 @@ class _CachedToken:
         self._token: str | None = None
         self._expires_at = 0.0
 
-    def _grant(self) -> dict[str, str]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _grant(self) -> dict[str, str]:
+        """The form fields of this token grant."""
 
     def __call__(self) -> str:
         with self._lock:
