@@ -99,16 +99,11 @@ def bench_database() -> Iterator[str]:
 
     server = devenv.server_url()
     require_loopback(server, "PostgreSQL")
-    name = f"jobyard_bench_{secrets.token_hex(4)}"
-    url = devenv.ensure_database(server, name)
-    try:
-        started = time.monotonic()
-        devenv.migrate_app_db(url)
-        say(f"database {name} migrated in {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    with devenv.scratch_database("jobyard_bench", server) as url:
+        say(f"database {url.rsplit('/', 1)[-1]} migrated in {time.monotonic() - started:.1f} s")
         yield url
-    finally:
-        devenv.drop_database(server, name)
-        say(f"database {name} dropped")
+    say("database dropped")
 
 
 # -- Redis -------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -138,6 +140,20 @@ def drop_database(server: str, dbname: str) -> None:
 
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+@contextmanager
+def scratch_database(prefix: str, server: str | None = None) -> Iterator[str]:
+    """A database of its own (`<prefix>_<random>`), migrated to head, dropped afterwards
+    (also after a failure): what tests and benchmarks run against."""
+    server = server or server_url()
+    name = f"{prefix}_{secrets.token_hex(4)}".lower()
+    url = ensure_database(server, name)
+    try:
+        migrate_app_db(url)
+        yield url
+    finally:
+        drop_database(server, name)
 
 
 def sqlalchemy_url(url: str) -> str:

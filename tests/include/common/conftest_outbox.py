@@ -4,7 +4,6 @@ sink + FCM + OAuth token endpoint) on free ports."""
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from collections import Counter
@@ -27,14 +26,8 @@ OWNER = "platform-owners@jobyard.local"
 @pytest.fixture(scope="module")
 def outbox_db(request) -> str:
     """A database of this test module's own, migrated to head; dropped afterwards."""
-    server = devenv.server_url()
-    name = f"jobyard_test_outbox_{request.module.__name__.rsplit('.', 1)[-1][-12:]}_{secrets.token_hex(3)}".lower()
-    url = devenv.ensure_database(server, name)
-    try:
-        devenv.migrate_app_db(url)
+    with devenv.scratch_database(f"jobyard_test_{request.module.__name__.rsplit('.', 1)[-1][-12:]}") as url:
         yield url
-    finally:
-        devenv.drop_database(server, name)
 
 
 @pytest.fixture(scope="module")

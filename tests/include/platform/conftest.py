@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
 from tools import devenv
@@ -11,8 +9,5 @@ from tools import devenv
 
 @pytest.fixture
 def platform_db(session_env):
-    name = f"jobyard_test_platform_{secrets.token_hex(4)}"
-    url = devenv.ensure_database(session_env["server"], name)
-    devenv.migrate_app_db(url)
-    yield url
-    devenv.drop_database(session_env["server"], name)
+    with devenv.scratch_database("jobyard_test_platform", session_env["server"]) as url:
+        yield url
