@@ -30,5 +30,16 @@ def run_dag(dag, logical_date, conf: dict | None = None):
     return dag.test(logical_date=logical_date, run_conf=conf)
 
 
+def task_result(dag_run, task_id: str):
+    """The return value (XCom) a task of the run pushed."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.execute(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
+                                                 task_ids=task_id, key="return_value")).scalar_one()
+        return XComModel.deserialize_value(row)
+
+
 def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}

@@ -1,0 +1,66 @@
+"""
+# social_update_post_engagement_scores
+
+Daily at 05:00: recomputes the feed-ranking score of every post created in the last
+`social_engagement_window_days` (default 30) days before the data interval's end:
+
+    score = (likes * 1 + comments * 3) / (age_hours + 2) ^ 1.5
+
+where likes and comments are those made before the interval's end and `age_hours` is the
+post's age at the interval's **end** (not the wall clock, so reruns and backfills compute the
+same numbers), rounded to 9 decimals. Upserts into `social.post_engagement_scores` in key
+ranges of post ids holding 20k window posts each, one statement per range, committed per
+range, writing only rows that are new or whose score, likes or comments changed: a rerun of
+the same interval writes 0 rows.
+Rows of posts older than the window are deleted (bounded batches) so the table stays small.
+A row computed for a later interval end is never overwritten by a backfill of an earlier one.
+Result `{posts_scanned, scores_written, scores_removed, batches}`. A soft time limit (25 min
+of the 30 min timeout) stops it between batches and fails the try with "soft time limit: ...".
+
+- **Owner:** social
+- **Reads:** connection `social_db` (`social.posts`, `social.likes`, `social.comments`);
+  variable `social_engagement_window_days` (default 30)
+- **Writes:** `social.post_engagement_scores`
+- **Triage:** safe to clear and re-run: upserts keyed by post_id that write only changed
+  rows; a run stopped by the soft limit kept its finished ranges, so the retry continues.
+"""
+
+from datetime import timedelta
+
+from airflow.sdk import dag, task
+
+from include.orchestration.defaults import dag_settings
+from include.orchestration.schedules import interval_timetable
+
+CRON = "0 5 * * *"
+TIMEOUT = timedelta(minutes=30)
+SOFT_LIMIT = timedelta(minutes=25)
+
+
+@dag(schedule=interval_timetable("social", CRON),
+     **dag_settings("social", queue="analytics", cron=CRON, execution_timeout=TIMEOUT), doc_md=__doc__)
+def social_update_post_engagement_scores():
+    @task
+    def update_scores() -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.common.db import connect
+        from include.common.time_budget import TimeBudget
+        from include.orchestration import connections, variables
+        from include.orchestration.schedules import current_interval
+        from include.social.engagement import update_engagement_scores
+
+        budget = TimeBudget(SOFT_LIMIT.total_seconds())
+        window_days = variables.get("social_engagement_window_days", 30)
+        if type(window_days) is not int or window_days < 1:  # a bad setting: retrying cannot help
+            raise AirflowFailException(
+                f"variable social_engagement_window_days must be an integer >= 1, got {window_days!r}")
+        _, data_interval_end = current_interval()
+        with connect(connections.app_db("social")) as conn:
+            return update_engagement_scores(conn, data_interval_end, window_days=window_days,
+                                            should_continue=lambda: not budget.exhausted(margin=60))
+
+    update_scores()
+
+
+social_update_post_engagement_scores()

@@ -1,0 +1,87 @@
+"""Engagement scores of recent posts for feed ranking (seed 002's `update_post_engagement_scores`).
+
+The formula, taken at the data interval's end `interval_end` (never the wall clock, so a
+rerun or a backfill computes the same numbers):
+
+    score = (likes * 1 + comments * 3) / (age_hours + 2) ** 1.5
+
+- likes, comments: those made before `interval_end`; a comment weighs three likes (it costs
+  the reader more effort);
+- age_hours: hours from the post's creation to `interval_end`; the +2 keeps a brand-new post
+  from dividing by ~0, and the 1.5 power is the gravity that lets older posts sink (the
+  Hacker News ranking shape);
+- rounded to 9 decimals, so equal inputs give an equal stored double and a rerun finds
+  nothing changed.
+
+Which posts: those created in the window [interval_end - window_days, interval_end). Their
+rows in `social.post_engagement_scores` are upserted in key ranges of post ids holding
+`batch_size` window posts each, one statement per range, committed per range, writing a row
+only when it is new or its score, likes or comments changed. Rows of posts older than the
+window are removed (in bounded batches) so the feed table stays small. A row computed for a
+later interval end is never overwritten or removed by a backfill of an earlier one: the
+table is the live feed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import psycopg
+
+from include.common.time_budget import SoftTimeLimitExceeded
+from include.social.repository import engagement as repository
+
+LIKE_WEIGHT = 1
+COMMENT_WEIGHT = 3
+AGE_OFFSET_HOURS = 2
+GRAVITY = 1.5
+SCORE_DECIMALS = 9
+
+
+def engagement_score(likes: int, comments: int, age_hours: float) -> float:
+    """The formula above in Python (the job computes it in SQL; this twin documents and tests it)."""
+    raw = (likes * LIKE_WEIGHT + comments * COMMENT_WEIGHT) / (age_hours + AGE_OFFSET_HOURS) ** GRAVITY
+    return round(raw, SCORE_DECIMALS)
+
+
+def update_engagement_scores(conn: psycopg.Connection, interval_end: datetime, *, window_days: int = 30,
+                             batch_size: int = 20_000, delete_batch_size: int = 10_000,
+                             should_continue: Callable[[], bool] = lambda: True) -> dict[str, int]:
+    """Score the window's posts and drop the rows of older ones; returns
+    {posts_scanned, scores_written, scores_removed, batches} (`batches`: upsert ranges plus
+    deletes that removed rows). When `should_continue()` says stop, finished batches stay
+    committed and SoftTimeLimitExceeded is raised; a rerun writes only what is still missing.
+    """
+    if interval_end.tzinfo is None:
+        raise ValueError(f"interval_end must be timezone-aware, got {interval_end!r}")
+    for name, value in (("window_days", window_days), ("batch_size", batch_size),
+                        ("delete_batch_size", delete_batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    start = interval_end - timedelta(days=window_days)
+    result = {"posts_scanned": 0, "scores_written": 0, "scores_removed": 0, "batches": 0}
+
+    def out_of_time() -> SoftTimeLimitExceeded:
+        return SoftTimeLimitExceeded(result["batches"], None, [result])
+
+    bounds = repository.window_batch_bounds(conn, start, interval_end, batch_size)
+    conn.commit()
+    for low, high in itertools.pairwise(bounds):
+        if not should_continue():
+            raise out_of_time()
+        scanned, written = repository.upsert_scores(conn, low, high, start, interval_end)
+        conn.commit()
+        result["posts_scanned"] += scanned
+        result["scores_written"] += written
+        result["batches"] += 1
+    while True:
+        if not should_continue():
+            raise out_of_time()
+        removed = repository.delete_scores_before(conn, start, interval_end, delete_batch_size)
+        conn.commit()
+        result["scores_removed"] += removed
+        result["batches"] += removed > 0
+        if removed < delete_batch_size:
+            return result

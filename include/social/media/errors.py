@@ -1,0 +1,16 @@
+"""The errors of media processing, split by what a retry can change."""
+
+from __future__ import annotations
+
+
+class UnprocessableMedia(Exception):
+    """The file itself is the problem (corrupt, unsupported, outside the media root): the
+    upload is recorded as `failed` with this message and retrying cannot help."""
+
+
+class MediaNotFound(LookupError):
+    """No `social.media_uploads` row has this id."""
+
+
+class MediaBusy(RuntimeError):
+    """Another run holds this upload's lock; a retry later will find it free."""

@@ -1,0 +1,102 @@
+"""SQL of the post engagement scores used for feed ranking.
+
+The formula (documented in include/social/engagement.py, which keeps a Python twin of it):
+
+    score = (likes * 1 + comments * 3) / (age_hours + 2) ^ 1.5
+
+with likes and comments made before the interval end, age_hours the post's age at the
+interval end, computed in double precision (numeric power is ten times slower) and rounded
+to 9 decimals (through numeric, which rounds exactly), so that equal inputs give bit-equal
+scores and a rerun compares equal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+
+
+def window_batch_bounds(conn: psycopg.Connection, start: datetime, end: datetime, batch_size: int) -> list[int]:
+    """Key-range bounds [b0, b1, ..., bn] over the ids of the posts created in [start, end), so
+    that each range [b(i), b(i+1)) holds `batch_size` of them (the last one fewer); [] when
+    there are none. Ranges follow the window's posts rather than cutting the whole id space
+    into equal slices, so a window whose ids are spread over the table still takes few batches.
+    """
+    return [row[0] for row in conn.execute(
+        """
+        WITH window_posts AS (
+            SELECT id, row_number() OVER (ORDER BY id) AS n FROM social.posts
+             WHERE created_at >= %(start)s AND created_at < %(end)s
+        )
+        SELECT id FROM window_posts WHERE n %% %(size)s = 1
+        UNION ALL
+        SELECT max(id) + 1 FROM window_posts HAVING count(*) > 0
+        ORDER BY 1
+        """,
+        {"start": start, "end": end, "size": batch_size},
+    )]
+
+
+def upsert_scores(conn: psycopg.Connection, low: int, high: int, start: datetime, end: datetime) -> tuple[int, int]:
+    """Score the posts with ids in [low, high) created in [start, end), in one statement.
+
+    A row is written only when it is new or its score, likes or comments changed, and never
+    over a score computed for a later interval end (a backfill does not set the live feed
+    back in time). Returns (posts scanned, rows written).
+    """
+    conn.execute("SET LOCAL jit = off")  # compiling costs more than the batch itself
+    scanned, written = conn.execute(
+        """
+        WITH scored AS (
+            SELECT p.id AS post_id, l.n AS likes, c.n AS comments,
+                   round(((l.n * 1 + c.n * 3)
+                          / power(extract(epoch FROM %(end)s::timestamptz - p.created_at)::double precision / 3600
+                                  + 2, 1.5))::numeric,
+                         9)::double precision AS score
+              FROM social.posts p
+             CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.likes
+                                  WHERE post_id = p.id AND created_at < %(end)s) l
+             CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.comments
+                                  WHERE post_id = p.id AND created_at < %(end)s) c
+             WHERE p.id >= %(low)s AND p.id < %(high)s
+               AND p.created_at >= %(start)s AND p.created_at < %(end)s
+        ), changed AS (  -- filtered before the INSERT: a speculative insert per unchanged row costs more
+            SELECT n.* FROM scored n
+              LEFT JOIN social.post_engagement_scores o ON o.post_id = n.post_id
+             WHERE o.post_id IS NULL
+                OR (o.computed_for <= %(end)s
+                    AND (o.score, o.likes, o.comments) IS DISTINCT FROM (n.score, n.likes, n.comments))
+        ), written AS (
+            INSERT INTO social.post_engagement_scores AS s
+                   (post_id, score, likes, comments, computed_for, updated_at)
+            SELECT post_id, score, likes, comments, %(end)s, now() FROM changed
+            ON CONFLICT (post_id) DO UPDATE
+               SET score = EXCLUDED.score, likes = EXCLUDED.likes, comments = EXCLUDED.comments,
+                   computed_for = EXCLUDED.computed_for, updated_at = EXCLUDED.updated_at
+             WHERE s.computed_for <= EXCLUDED.computed_for
+               AND (s.score, s.likes, s.comments) IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.likes, EXCLUDED.comments)
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM scored), (SELECT count(*) FROM written)
+        """,
+        {"low": low, "high": high, "start": start, "end": end},
+    ).fetchone()
+    return scanned, written
+
+
+def delete_scores_before(conn: psycopg.Connection, start: datetime, end: datetime, limit: int) -> int:
+    """Delete up to `limit` score rows of posts created before `start` (out of the window),
+    leaving rows computed for a later interval end than `end` alone. Returns the count."""
+    return conn.execute(
+        """
+        DELETE FROM social.post_engagement_scores
+         WHERE post_id IN (
+               SELECT s.post_id
+                 FROM social.post_engagement_scores s
+                 JOIN social.posts p ON p.id = s.post_id
+                WHERE p.created_at < %(start)s AND s.computed_for <= %(end)s
+                LIMIT %(limit)s)
+        """,
+        {"start": start, "end": end, "limit": limit},
+    ).rowcount

@@ -1,0 +1,45 @@
+"""The denormalised counters of every user (seed 002's `update_user_statistics`):
+followers_count (follows of the user), following_count (follows by the user) and posts_count.
+
+Set-based in key ranges of `batch_size` user ids: one UPDATE per range computes the three
+aggregates restricted to that range and writes only the users whose counters differ (users
+without follows or posts get 0). Each range is committed. The counters are the current truth
+of the follow graph and the posts, so the job does not depend on its data interval: a rerun
+writes nothing unless the data changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+
+from include.common.time_budget import SoftTimeLimitExceeded
+from include.social.repository import user_statistics as repository
+
+
+def update_user_statistics(conn: psycopg.Connection, *, batch_size: int = 20_000,
+                           should_continue: Callable[[], bool] = lambda: True) -> dict[str, int]:
+    """Recompute the counters of all users; returns {users_scanned, users_updated, batches}.
+
+    When `should_continue()` says stop, the ranges done stay committed and
+    SoftTimeLimitExceeded is raised (a rerun redoes the scan, writing only what differs).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    result = {"users_scanned": 0, "users_updated": 0, "batches": 0}
+    bounds = repository.user_id_bounds(conn)
+    conn.commit()
+    if bounds is None:
+        return result
+    lowest, highest = bounds
+    starts = range(lowest, highest + 1, batch_size)
+    for low in starts:
+        if not should_continue():
+            raise SoftTimeLimitExceeded(result["batches"], len(starts), [result])
+        scanned, updated = repository.refresh_counts(conn, low, low + batch_size)
+        conn.commit()
+        result["users_scanned"] += scanned
+        result["users_updated"] += updated
+        result["batches"] += 1
+    return result
