@@ -247,6 +247,26 @@ def connections(app_db_url: str, airflow_db_url: str, redis: str | None,
         "password": "sandbox-only-token",
         "extra": {"project_id": "jobyard-dev"},
     }
+    # The sandbox's OpenAI-compatible chat completions; the key only works against the sandbox.
+    conns["llm_default"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "password": "sandbox-only-key",
+        "extra": {"auth": "bearer", "model": "sandbox-small"},
+    }
+    # The sandbox's YouTube Analytics v2 and AdSense Management v2 (sandbox-only tokens).
+    conns["videos_analytics_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "password": "sandbox-only-token",
+        "extra": {"auth": "bearer", "ids": "channel==MINE", "page_size": 5000},
+    }
+    conns["adsense_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "password": "sandbox-only-token",
+        "extra": {"auth": "bearer", "account_id": "pub-7052138940016523", "currency_code": "USD"},
+    }
     if redis:
         parts = urlsplit(redis)
         conns["redis_default"] = {

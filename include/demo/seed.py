@@ -11,12 +11,14 @@ from collections.abc import Callable
 
 import psycopg
 
-from include.demo import platform_seed
+from include.demo import platform_seed, social_seed, videos_seed
 
 Seeder = Callable[[psycopg.Connection, int], dict[str, int]]
 
 SEEDERS: dict[str, Seeder] = {
     "platform": platform_seed.seed,
+    "social": social_seed.seed,
+    "videos": videos_seed.seed,
 }
 
 

@@ -6,4 +6,6 @@ API_MODULES = (
     "google_oauth",
     "fcm",
     "llm",
+    "youtube_analytics",
+    "adsense",
 )

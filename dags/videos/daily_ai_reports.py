@@ -1,0 +1,105 @@
+"""
+# videos_daily_ai_reports
+
+Daily at 18:00 (videos time zone): for day D, the day the data interval starts in (the last
+complete day; today is still running), one report per tracked video (status `success`,
+published by the end of D) in `videos.daily_reports`: the facts (views of D, change vs D-1
+and vs the mean of the 7 days before, absolute and %, engagement rate (likes + comments +
+shares) / views, the latest prediction made for a day <= D, the top 5 keywords), computed
+for a batch of creators in one statement and stored as JSON, and a narrative written by an
+OpenAI-compatible chat-completions API. A narrative with any number that is not one of the
+facts, or an API failure after retries, is replaced by the deterministic template narrative
+(`narrative_source='template'`, `fallback_reason` says why); without the `llm_default`
+connection every narrative is the template's. Each creator gets one email for D (outbox key
+`videos-report:<creator_id>:<D>`): their videos' facts and narratives with a 30-day chart
+of views (inline SVG). LLM calls run at most `videos_report_llm_concurrency` (default 4) at
+a time.
+
+- **Owner:** videos
+- **Reads:** `videos.creators`, `videos.videos`, `videos.daily_stats`, `videos.predictions`,
+  `videos.video_keywords` (connection `videos_db`); connection `llm_default` (host = API
+  base URL, password = API key, extra `model`, `auth: bearer`; optional); variables
+  `videos_report_llm_concurrency` (4), `videos_report_batch_size` (creators per batch, 100)
+- **Writes:** `videos.daily_reports`, `platform.outbox` (then delivers it, as
+  `platform_deliver_notifications` does)
+- **Triage:** safe to clear, re-run or backfill: reports are upserts keyed by
+  (video_id, day) and the day's set is replaced, so a rerun never duplicates; each
+  creator's email of D has one outbox key, so nothing is sent twice. Many
+  `fallback_reason = 'llm error: ...'` rows: check the `llm_default` API, then clear the run.
+"""
+
+from datetime import timedelta
+
+from airflow.sdk import dag, task
+
+from include.orchestration.defaults import dag_settings
+from include.orchestration.schedules import interval_timetable
+
+CRON = "0 18 * * *"
+TIMEOUT = timedelta(hours=1)
+SOFT_LIMIT_SECONDS = (TIMEOUT - timedelta(minutes=5)).total_seconds()  # room to commit and fail cleanly
+LLM_CONN_ID = "llm_default"
+MAX_LLM_CONCURRENCY = 8
+
+
+def _chat_clients(count: int) -> tuple[list, str | None]:
+    """`count` chat clients of `llm_default` (one per worker thread), built here in the task's
+    main thread; or none and the reason when the connection is not defined."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from include.orchestration.clients import api_client
+    from include.videos.llm_client import ChatClient
+
+    try:
+        conn = BaseHook.get_connection(LLM_CONN_ID)
+    except AirflowNotFoundException:
+        return [], f"no {LLM_CONN_ID} connection"
+    model = conn.extra_dejson.get("model")
+    if not model:
+        raise ValueError(f"connection {LLM_CONN_ID!r} has no extra.model")
+    return [ChatClient(api_client(LLM_CONN_ID), model) for _ in range(count)], None
+
+
+@dag(schedule=interval_timetable("videos", CRON),
+     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=TIMEOUT), doc_md=__doc__)
+def videos_daily_ai_reports():
+    @task
+    def write_reports() -> dict:
+        from zoneinfo import ZoneInfo
+
+        from include.common.db import connect
+        from include.common.time_budget import TimeBudget
+        from include.orchestration import connections, variables
+        from include.orchestration.schedules import current_interval, domain_timezone
+        from include.videos import reports
+
+        budget = TimeBudget(SOFT_LIMIT_SECONDS)
+        start, _ = current_interval()
+        zone = ZoneInfo(domain_timezone("videos"))
+        concurrency = int(variables.get("videos_report_llm_concurrency", 4))
+        if not 1 <= concurrency <= MAX_LLM_CONCURRENCY:
+            raise ValueError(f"videos_report_llm_concurrency must be 1..{MAX_LLM_CONCURRENCY}, got {concurrency}")
+        clients, no_llm_reason = _chat_clients(concurrency)
+        try:
+            with connect(connections.app_db("videos")) as conn:
+                return reports.generate_daily_reports(
+                    conn, reports.report_day(start, zone), zone,
+                    chat_clients=clients, no_llm_reason=no_llm_reason,
+                    batch_size=int(variables.get("videos_report_batch_size", 100)), budget=budget,
+                )
+        finally:
+            for client in clients:
+                client.close()
+
+    @task
+    def deliver_reports(receipt: dict) -> dict:
+        """Send the creators' emails now rather than at the next outbox sweep."""
+        from include.orchestration.notify import deliver_outbox
+
+        return deliver_outbox(soft_limit_seconds=300)
+
+    deliver_reports(write_reports())
+
+
+videos_daily_ai_reports()

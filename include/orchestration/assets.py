@@ -1,0 +1,9 @@
+"""The assets that connect DAGs across domains' jobs ("run after that data landed"), each
+defined once here so producers and consumers name the same thing."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+# videos.daily_stats was refreshed (by videos_analytics_sync); the event's extra names the days.
+VIDEOS_STATS = Asset("videos_stats")

@@ -1,0 +1,248 @@
+"""The daily AI reports: for day D, one report per tracked video (status 'success',
+published by the end of D) with its facts and a narrative, and one email per creator.
+
+Which day: the DAG runs at 18:00; D is the day its data interval starts in (the videos time
+zone), i.e. the last day complete at run time. Today is still running at 18:00, so its
+views would always look like a drop against yesterday.
+
+Per batch of creators (a key range of creator ids):
+1. the facts of all their videos in one statement (include/videos/repository/reports.py),
+   the read transaction closed before any LLM call;
+2. a narrative per video: the LLM's (chat completions, at most `len(chat_clients)` calls in
+   flight, each thread with its own client) when every number in it is one of the facts
+   (include/videos/narrative.py), else the template narrative with the reason: "invented
+   numbers: 42, 17%", "llm error: ..." (the API failed after its retries), "no stats for
+   the day", or the caller's reason for having no LLM ("no llm_default connection");
+3. in ONE transaction: the day's reports of those creators replaced (upsert by
+   (video_id, day), writing only rows that change; reports of videos no longer tracked
+   deleted) and one email per creator queued in the outbox with the dedupe key
+   `videos-report:<creator_id>:<D>` (a rerun or backfill of D sends nothing twice).
+Batches run under a TimeBudget: when the next batch would not fit, the finished batches
+stay committed and SoftTimeLimitExceeded is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from itertools import groupby
+from typing import Protocol
+
+import psycopg
+
+from include.common.http import ApiError
+from include.common.outbox import OutboxMessage, enqueue
+from include.common.time_budget import TimeBudget, run_batches
+from include.videos import narrative as words
+from include.videos.llm_client import LlmAnswerError
+from include.videos.report_chart import bar_chart_svg, sparkline_svg
+from include.videos.repository import reports as repository
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = "videos/daily_report"
+MAX_REASON_CHARS = 500
+
+
+class Chat(Protocol):
+    def complete(self, messages: list[dict]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Narrative:
+    text: str
+    source: str  # 'llm' | 'template'
+    fallback_reason: str | None = None
+
+
+def report_day(interval_start: datetime, zone: tzinfo) -> date:
+    """D: the calendar day (in `zone`) the data interval starts in."""
+    if interval_start.tzinfo is None:
+        raise ValueError("interval_start must be time-zone aware")
+    return interval_start.astimezone(zone).date()
+
+
+def day_end(day: date, zone: tzinfo) -> datetime:
+    """Midnight after `day` in `zone`: videos published before it are reported on."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+
+
+def dedupe_key(creator_id: int, day: date) -> str:
+    return f"videos-report:{creator_id}:{day.isoformat()}"
+
+
+def key_ranges(lowest: int, highest: int, size: int) -> list[tuple[int, int]]:
+    """Half-open ranges [lo, hi) of `size` ids covering lowest..highest."""
+    return [(lo, min(lo + size, highest + 1)) for lo in range(lowest, highest + 1, size)]
+
+
+# -- narratives ----------------------------------------------------------------------------------
+
+def write_narrative(facts: dict, chat: Chat | None, no_llm_reason: str | None = None) -> Narrative:
+    """The LLM's narrative of `facts` if it uses only their numbers, else the template's."""
+    if facts.get("views") is None:  # nothing happened that we know of: no call to make
+        return Narrative(words.template_narrative(facts), "template", words.TEMPLATE_REASON_NO_STATS)
+    if chat is None:
+        return Narrative(words.template_narrative(facts), "template", no_llm_reason or "no llm client")
+    messages = words.build_messages(facts)
+    try:
+        text = chat.complete(messages)
+    except (ApiError, LlmAnswerError) as exc:
+        log.warning("llm failed for %r, using the template: %s", facts.get("title"), exc)
+        return Narrative(words.template_narrative(facts), "template", f"llm error: {exc}"[:MAX_REASON_CHARS])
+    invented = words.invented_numbers(text, words.prompt_text(messages))
+    if invented:
+        log.warning("llm invented %s for %r, using the template", invented, facts.get("title"))
+        reason = f"invented numbers: {', '.join(invented)}"[:MAX_REASON_CHARS]
+        return Narrative(words.template_narrative(facts), "template", reason)
+    return Narrative(text, "llm")
+
+
+def write_narratives(all_facts: Sequence[dict], chat_clients: Sequence[Chat],
+                     no_llm_reason: str | None = None) -> list[Narrative]:
+    """The narratives of `all_facts`, in order: with no clients, the template's; else with
+    one worker thread per client, each borrowing a client for one call at a time."""
+    if not chat_clients:
+        return [write_narrative(facts, None, no_llm_reason) for facts in all_facts]
+    idle: queue.Queue[Chat] = queue.Queue()
+    for client in chat_clients:
+        idle.put(client)
+
+    def one(facts: dict) -> Narrative:
+        client = idle.get()
+        try:
+            return write_narrative(facts, client)
+        finally:
+            idle.put(client)
+
+    with ThreadPoolExecutor(max_workers=len(chat_clients), thread_name_prefix="llm") as pool:
+        return list(pool.map(one, all_facts))
+
+
+# -- emails --------------------------------------------------------------------------------------
+
+def _daily_totals(series: Sequence[Sequence[int | None]]) -> list[int | None]:
+    """Day-by-day sum over videos; None on a day none of them has stats for."""
+    totals: list[int | None] = []
+    for day_values in zip(*series, strict=True):
+        known = [v for v in day_values if v is not None]
+        totals.append(sum(known) if known else None)
+    return totals
+
+
+def _video_context(row: dict, story: Narrative) -> dict:
+    shown = words.display(row["facts"])
+
+    def change(absolute: str | None, pct: str | None) -> str | None:
+        return None if absolute is None else (f"{absolute} ({pct})" if pct else absolute)
+
+    return {
+        "title": shown["title"],
+        "platform_id": row["platform_id"],
+        "views": shown["views"],
+        "change_prev_day": change(shown["change_prev_day"], shown["change_prev_day_pct"]),
+        "change_vs_mean_7d": change(shown["change_vs_mean_7d"], shown["change_vs_mean_7d_pct"]),
+        "engagement_rate": shown["engagement_rate"],
+        "forecast": (None if shown["prediction_views"] is None
+                     else f"{shown['prediction_views']} ({shown['prediction_method']})"),
+        "keywords": shown["keywords"],
+        "narrative": story.text,
+        "narrative_source": story.source,
+        "sparkline_svg": sparkline_svg(row["views_series"]),
+    }
+
+
+def creator_email(rows: list[dict], stories: list[Narrative], day: date) -> OutboxMessage | None:
+    """The email of one creator's reports of `day`; None when none of the videos has stats
+    for the day (nothing to tell)."""
+    first = rows[0]
+    with_stats = [(r, s) for r, s in zip(rows, stories, strict=True) if r["facts"]["views"] is not None]
+    if not with_stats:
+        return None
+    with_stats.sort(key=lambda pair: (-pair[0]["facts"]["views"], pair[0]["video_id"]))
+    chart_start = day - timedelta(days=repository.CHART_DAYS - 1)
+    total = sum(r["facts"]["views"] for r, _ in with_stats)
+    context = {
+        "creator_name": first["creator_name"],
+        "day": day.isoformat(),
+        "total_views": words.fmt_int(total),
+        "video_count": len(with_stats),
+        "without_stats": [r["facts"]["title"] for r in rows if r["facts"]["views"] is None],
+        "chart_first_day": chart_start.isoformat(),
+        "chart_svg": bar_chart_svg(_daily_totals([r["views_series"] for r in rows]), chart_start,
+                                   title=f"Daily views of your videos, {chart_start} to {day}"),
+        "videos": [_video_context(r, s) for r, s in with_stats],
+    }
+    return OutboxMessage(dedupe_key(first["creator_id"], day), "email", "videos", first["creator_email"],
+                         TEMPLATE, context)
+
+
+def creator_emails(rows: list[dict], stories: list[Narrative], day: date) -> list[OutboxMessage]:
+    """One email per creator of `rows` (ordered by creator) that had stats on `day`."""
+    paired = list(zip(rows, stories, strict=True))
+    messages = []
+    for _, group in groupby(paired, key=lambda pair: pair[0]["creator_id"]):
+        members = list(group)
+        message = creator_email([r for r, _ in members], [s for _, s in members], day)
+        if message is not None:
+            messages.append(message)
+    return messages
+
+
+# -- the job -------------------------------------------------------------------------------------
+
+def generate_daily_reports(conn: psycopg.Connection, day: date, zone: tzinfo, *,
+                           chat_clients: Sequence[Chat] = (), no_llm_reason: str | None = None,
+                           batch_size: int = 100, budget: TimeBudget | None = None) -> dict:
+    """Write the reports of `day` and queue the creators' emails, batch by batch of
+    `batch_size` creators, each committed (see the module docstring).
+
+    Returns {"day", "videos", "reports_written", "reports_deleted", "narratives": {source:
+    count}, "fallbacks": {reason kind: count}, "emails_queued", "emails_already_queued",
+    "batches"}; raises SoftTimeLimitExceeded when `budget` runs out with batches left."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    end = day_end(day, zone)
+    bounds = repository.creator_id_bounds(conn, end)
+    conn.commit()
+    ranges = key_ranges(*bounds, batch_size) if bounds else []
+
+    def process(key_range: tuple[int, int]) -> dict:
+        lo, hi = key_range
+        rows = repository.video_facts(conn, lo, hi, day, end)
+        conn.commit()  # no transaction stays open while the LLM writes
+        stories = write_narratives([r["facts"] for r in rows], chat_clients, no_llm_reason)
+        pairs = zip(rows, stories, strict=True)
+        written, deleted = repository.replace_reports(
+            conn, day, lo, hi, [(r["video_id"], r["facts"], s.text, s.source, s.fallback_reason) for r, s in pairs])
+        messages = creator_emails(rows, stories, day)
+        queued = enqueue(conn, messages)
+        conn.commit()
+        return {"videos": len(rows), "written": written, "deleted": deleted, "emails": len(messages),
+                "queued": queued, "sources": [s.source for s in stories],
+                "reasons": [s.fallback_reason.split(":")[0] for s in stories if s.fallback_reason]}
+
+    results = run_batches(ranges, process, budget or TimeBudget(float("inf")))
+    narratives: dict[str, int] = {}
+    fallbacks: dict[str, int] = {}
+    for result in results:
+        for source in result["sources"]:
+            narratives[source] = narratives.get(source, 0) + 1
+        for reason in result["reasons"]:
+            fallbacks[reason] = fallbacks.get(reason, 0) + 1
+    queued = sum(r["queued"] for r in results)
+    return {
+        "day": day.isoformat(),
+        "videos": sum(r["videos"] for r in results),
+        "reports_written": sum(r["written"] for r in results),
+        "reports_deleted": sum(r["deleted"] for r in results),
+        "narratives": narratives,
+        "fallbacks": fallbacks,
+        "emails_queued": queued,
+        "emails_already_queued": sum(r["emails"] for r in results) - queued,
+        "batches": len(results),
+    }
