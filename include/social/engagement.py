@@ -20,6 +20,15 @@ only when it is new or its score, likes or comments changed. Rows of posts older
 window are removed (in bounded batches) so the feed table stays small. A row computed for a
 later interval end is never overwritten or removed by a backfill of an earlier one: the
 table is the live feed.
+
+Incremental reruns of the same interval end: statement-level triggers (migration 0005) mark in
+social.engagement_dirty_posts every post whose likes or comments were inserted, deleted or
+updated (or whose row changed). A complete run records its interval end in social.job_state;
+a later run for that SAME end drains the marks in batches of `batch_size` and rescores only
+their posts that are in the window (new posts and deleted score rows are marked too, and a
+TRUNCATE of the scores forgets the complete end), each batch draining its marks in the
+statement that rescores them; `posts_scanned` is then the window's size. Any other interval end
+(or `full=True`) empties the marks and rescores the whole window, since every post's age changed.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import psycopg
 
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.social.repository import engagement as repository
+from include.social.repository.user_statistics import clear_marks
 
 LIKE_WEIGHT = 1
 COMMENT_WEIGHT = 3
@@ -48,7 +58,8 @@ def engagement_score(likes: int, comments: int, age_hours: float) -> float:
 
 def update_engagement_scores(conn: psycopg.Connection, interval_end: datetime, *, window_days: int = 30,
                              batch_size: int = 20_000, delete_batch_size: int = 10_000,
-                             should_continue: Callable[[], bool] = lambda: True) -> dict[str, int]:
+                             should_continue: Callable[[], bool] = lambda: True,
+                             full: bool = False) -> dict[str, int]:
     """Score the window's posts and drop the rows of older ones; returns
     {posts_scanned, scores_written, scores_removed, batches} (`batches`: upsert ranges plus
     deletes that removed rows). When `should_continue()` says stop, finished batches stay
@@ -66,22 +77,47 @@ def update_engagement_scores(conn: psycopg.Connection, interval_end: datetime, *
     def out_of_time() -> SoftTimeLimitExceeded:
         return SoftTimeLimitExceeded(result["batches"], None, [result])
 
-    bounds = repository.window_batch_bounds(conn, start, interval_end, batch_size)
-    conn.commit()
-    for low, high in itertools.pairwise(bounds):
-        if not should_continue():
-            raise out_of_time()
-        scanned, written = repository.upsert_scores(conn, low, high, start, interval_end)
+    only_changed = not full and repository.scores_complete_for(conn) == interval_end
+    if only_changed:
+        # The scores are complete for this very end: rescore only the posts marked since.
+        result["posts_scanned"] = repository.count_window(conn, start, interval_end)
         conn.commit()
-        result["posts_scanned"] += scanned
-        result["scores_written"] += written
-        result["batches"] += 1
+        while True:
+            if not should_continue():
+                raise out_of_time()
+            drained, written = repository.upsert_marked_scores(conn, start, interval_end, batch_size)
+            conn.commit()
+            result["scores_written"] += written
+            result["batches"] += 1
+            if drained < batch_size:
+                break
+    else:
+        repository.set_scores_complete_for(conn, None)  # until this run completes
+        conn.commit()
+        # Every window post is rescored below, at later snapshots: the marks so far are moot.
+        clear_marks(conn, "social.engagement_dirty_posts")
+        bounds = repository.window_batch_bounds(conn, start, interval_end, batch_size)
+        conn.commit()
+        for low, high in itertools.pairwise(bounds):
+            if not should_continue():
+                raise out_of_time()
+            scanned, written = repository.upsert_scores(conn, low, high, start, interval_end)
+            conn.commit()
+            result["posts_scanned"] += scanned
+            result["scores_written"] += written
+            result["batches"] += 1
     while True:
         if not should_continue():
             raise out_of_time()
-        removed = repository.delete_scores_before(conn, start, interval_end, delete_batch_size)
+        # A rerun for the same end skips the rows computed for that end (window posts all).
+        removed = repository.delete_scores_before(conn, start, interval_end, delete_batch_size,
+                                                  skip_current=only_changed)
         conn.commit()
         result["scores_removed"] += removed
         result["batches"] += removed > 0
         if removed < delete_batch_size:
-            return result
+            break
+    repository.purge_dirty_outside(conn, start, interval_end)  # those of the rows just removed
+    repository.set_scores_complete_for(conn, interval_end)
+    conn.commit()
+    return result

@@ -6,6 +6,14 @@ aggregates restricted to that range and writes only the users whose counters dif
 without follows or posts get 0). Each range is committed. The counters are the current truth
 of the follow graph and the posts, so the job does not depend on its data interval: a rerun
 writes nothing unless the data changed.
+
+Incremental: statement-level triggers (migration 0005) record in social.stats_dirty_users every
+user touched by an insert, delete or update of users, follows or posts. Once a full run has
+completed, a run walks the same ranges but recounts only the dirty users of each range, and
+deletes those marks in the same statement (deletions are caught too, which a `created_at`
+watermark would miss). The first run, or `full=True`, empties the marks first (everything is
+recounted at a later snapshot) and recounts everyone;
+`users_scanned` counts the users of the ranges walked either way.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from include.social.repository import user_statistics as repository
 
 
 def update_user_statistics(conn: psycopg.Connection, *, batch_size: int = 20_000,
-                           should_continue: Callable[[], bool] = lambda: True) -> dict[str, int]:
+                           should_continue: Callable[[], bool] = lambda: True,
+                           full: bool = False) -> dict[str, int]:
     """Recompute the counters of all users; returns {users_scanned, users_updated, batches}.
 
     When `should_continue()` says stop, the ranges done stay committed and
@@ -28,16 +37,25 @@ def update_user_statistics(conn: psycopg.Connection, *, batch_size: int = 20_000
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     result = {"users_scanned": 0, "users_updated": 0, "batches": 0}
+    full = full or not repository.full_run_done(conn)
+    refresh = repository.refresh_counts if full else repository.refresh_dirty_counts
+    if full:
+        repository.clear_marks(conn, "social.stats_dirty_users")
     bounds = repository.user_id_bounds(conn)
     conn.commit()
     if bounds is None:
+        if full:
+            repository.record_full_run(conn)
+            conn.commit()
         return result
     lowest, highest = bounds
     starts = range(lowest, highest + 1, batch_size)
     for low in starts:
         if not should_continue():
             raise SoftTimeLimitExceeded(result["batches"], len(starts), [result])
-        scanned, updated = repository.refresh_counts(conn, low, low + batch_size)
+        scanned, updated = refresh(conn, low, low + batch_size)
+        if full and low == starts[-1]:
+            repository.record_full_run(conn)  # with the last range, so a stopped full run is redone
         conn.commit()
         result["users_scanned"] += scanned
         result["users_updated"] += updated

@@ -38,6 +38,64 @@ def window_batch_bounds(conn: psycopg.Connection, start: datetime, end: datetime
     )]
 
 
+def scores_complete_for(conn: psycopg.Connection) -> datetime | None:
+    """The interval end of the last complete run (the one the dirty posts are relative to)."""
+    row = conn.execute("SELECT last_end FROM social.job_state WHERE job = 'engagement_scores'").fetchone()
+    return None if row is None else row[0]
+
+
+def set_scores_complete_for(conn: psycopg.Connection, end: datetime | None) -> None:
+    conn.execute("INSERT INTO social.job_state (job, last_end) VALUES ('engagement_scores', %(end)s) "
+                 "ON CONFLICT (job) DO UPDATE SET last_end = EXCLUDED.last_end, updated_at = now()",
+                 {"end": end})
+
+
+def purge_dirty_outside(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
+    """Drop the dirty marks of posts outside [start, end) (or gone): a rerun for this interval
+    end never looks at them, and any other interval end rescores its whole window."""
+    return conn.execute(
+        """
+        DELETE FROM social.engagement_dirty_posts d
+         WHERE NOT EXISTS (SELECT 1 FROM social.posts p
+                            WHERE p.id = d.post_id AND p.created_at >= %(start)s AND p.created_at < %(end)s)
+        """,
+        {"start": start, "end": end},
+    ).rowcount
+
+
+def count_window(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
+    """How many posts were created in [start, end) (an index-only count on posts_created_idx)."""
+    return conn.execute("SELECT count(*) FROM social.posts WHERE created_at >= %(start)s AND created_at < %(end)s",
+                        {"start": start, "end": end}).fetchone()[0]
+
+
+_ALL_IN_RANGE = """
+        picked AS (
+            SELECT p.id, p.created_at FROM social.posts p
+             WHERE p.id >= %(low)s AND p.id < %(high)s
+               AND p.created_at >= %(start)s AND p.created_at < %(end)s
+        ),"""
+
+_MARKED = """
+        todo AS (  -- the next `limit` marks, drained in the statement that rescores their posts
+            DELETE FROM social.engagement_dirty_posts
+             WHERE post_id IN (SELECT post_id FROM social.engagement_dirty_posts ORDER BY post_id LIMIT %(limit)s)
+            RETURNING post_id
+        ), picked AS (  -- a lookup by key per mark (the planner cannot know todo is small)
+            SELECT p.id, p.created_at FROM (SELECT DISTINCT post_id FROM todo) t
+             CROSS JOIN LATERAL (SELECT id, created_at FROM social.posts
+                                  WHERE id = t.post_id AND created_at >= %(start)s AND created_at < %(end)s) p
+        ),"""
+
+
+def upsert_marked_scores(conn: psycopg.Connection, start: datetime, end: datetime, limit: int) -> tuple[int, int]:
+    """Drain up to `limit` dirty marks and rescore those of their posts created in [start, end)
+    (the others are out of the window: their marks are just dropped), in one statement, like
+    upsert_scores. Returns (marks drained, rows written)."""
+    return _upsert(conn, _MARKED, "(SELECT count(*) FROM todo)",
+                   {"start": start, "end": end, "limit": limit, "low": None, "high": None})
+
+
 def upsert_scores(conn: psycopg.Connection, low: int, high: int, start: datetime, end: datetime) -> tuple[int, int]:
     """Score the posts with ids in [low, high) created in [start, end), in one statement.
 
@@ -45,22 +103,25 @@ def upsert_scores(conn: psycopg.Connection, low: int, high: int, start: datetime
     over a score computed for a later interval end (a backfill does not set the live feed
     back in time). Returns (posts scanned, rows written).
     """
+    return _upsert(conn, _ALL_IN_RANGE, "(SELECT count(*) FROM picked)",
+                   {"low": low, "high": high, "start": start, "end": end})
+
+
+def _upsert(conn: psycopg.Connection, source: str, counted: str, params: dict) -> tuple[int, int]:
     conn.execute("SET LOCAL jit = off")  # compiling costs more than the batch itself
     scanned, written = conn.execute(
-        """
-        WITH scored AS (
+        "WITH" + source + """
+        scored AS (
             SELECT p.id AS post_id, l.n AS likes, c.n AS comments,
                    round(((l.n * 1 + c.n * 3)
                           / power(extract(epoch FROM %(end)s::timestamptz - p.created_at)::double precision / 3600
                                   + 2, 1.5))::numeric,
                          9)::double precision AS score
-              FROM social.posts p
+              FROM picked p
              CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.likes
                                   WHERE post_id = p.id AND created_at < %(end)s) l
              CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.comments
                                   WHERE post_id = p.id AND created_at < %(end)s) c
-             WHERE p.id >= %(low)s AND p.id < %(high)s
-               AND p.created_at >= %(start)s AND p.created_at < %(end)s
         ), changed AS (  -- filtered before the INSERT: a speculative insert per unchanged row costs more
             SELECT n.* FROM scored n
               LEFT JOIN social.post_engagement_scores o ON o.post_id = n.post_id
@@ -78,16 +139,22 @@ def upsert_scores(conn: psycopg.Connection, low: int, high: int, start: datetime
                AND (s.score, s.likes, s.comments) IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.likes, EXCLUDED.comments)
             RETURNING 1
         )
-        SELECT (SELECT count(*) FROM scored), (SELECT count(*) FROM written)
+        SELECT """ + counted + """, (SELECT count(*) FROM written)
         """,
-        {"low": low, "high": high, "start": start, "end": end},
+        params,
     ).fetchone()
     return scanned, written
 
 
-def delete_scores_before(conn: psycopg.Connection, start: datetime, end: datetime, limit: int) -> int:
+def delete_scores_before(conn: psycopg.Connection, start: datetime, end: datetime, limit: int, *,
+                         skip_current: bool = False) -> int:
     """Delete up to `limit` score rows of posts created before `start` (out of the window),
-    leaving rows computed for a later interval end than `end` alone. Returns the count."""
+    leaving rows computed for a later interval end than `end` alone. Returns the count.
+
+    `skip_current` leaves out the rows computed for `end` itself without looking their posts
+    up: the job writes such a row only for a post of `end`'s window (a rerun for the same end
+    then checks only the few older rows instead of joining the whole table to the posts)."""
+    current = "AND s.computed_for < %(end)s" if skip_current else ""
     return conn.execute(
         """
         DELETE FROM social.post_engagement_scores
@@ -95,7 +162,7 @@ def delete_scores_before(conn: psycopg.Connection, start: datetime, end: datetim
                SELECT s.post_id
                  FROM social.post_engagement_scores s
                  JOIN social.posts p ON p.id = s.post_id
-                WHERE p.created_at < %(start)s AND s.computed_for <= %(end)s
+                WHERE p.created_at < %(start)s AND s.computed_for <= %(end)s """ + current + """
                 LIMIT %(limit)s)
         """,
         {"start": start, "end": end, "limit": limit},

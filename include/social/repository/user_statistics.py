@@ -11,6 +11,70 @@ def user_id_bounds(conn: psycopg.Connection) -> tuple[int, int] | None:
     return None if low is None else (low, high)
 
 
+def full_run_done(conn: psycopg.Connection) -> bool:
+    """Whether a full run has completed since the change tracking (migration 0005) exists."""
+    return conn.execute("SELECT 1 FROM social.job_state WHERE job = 'user_statistics'").fetchone() is not None
+
+
+def clear_marks(conn: psycopg.Connection, table: str) -> None:
+    """Empty a table of change marks before a full run, which recounts everything at later
+    snapshots than this (a change committed afterwards leaves a new mark). TRUNCATE is
+    instant, but it waits for writers that hold the table; after 1 s it gives up for a DELETE
+    that does not block them."""
+    if table not in ("social.stats_dirty_users", "social.engagement_dirty_posts"):
+        raise ValueError(f"not a table of change marks: {table!r}")
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '1s'")
+            conn.execute(f"TRUNCATE {table}")
+    except psycopg.errors.LockNotAvailable:
+        conn.execute(f"DELETE FROM {table}")
+
+
+def record_full_run(conn: psycopg.Connection) -> None:
+    conn.execute("INSERT INTO social.job_state (job) VALUES ('user_statistics') "
+                 "ON CONFLICT (job) DO UPDATE SET updated_at = now()")
+
+
+def refresh_dirty_counts(conn: psycopg.Connection, low: int, high: int) -> tuple[int, int]:
+    """Drain the users with ids in [low, high) from social.stats_dirty_users (filled by the
+    triggers on users, follows and posts) and recompute only their counters, in one statement
+    (drain and recount see the same snapshot, so a change committed meanwhile stays marked for
+    the next run). Returns (users in the range, users updated)."""
+    conn.execute("SET LOCAL jit = off")
+    scanned, updated = conn.execute(
+        """
+        WITH drained AS (
+            DELETE FROM social.stats_dirty_users
+             WHERE user_id >= %(low)s AND user_id < %(high)s
+            RETURNING user_id
+        ), dirty AS (
+            SELECT DISTINCT user_id AS id FROM drained
+        ), counts AS (
+            SELECT u.id,
+                   (SELECT count(*) FROM social.follows f WHERE f.followee_id = u.id)::integer AS followers_count,
+                   (SELECT count(*) FROM social.follows f WHERE f.follower_id = u.id)::integer AS following_count,
+                   (SELECT count(*) FROM social.posts p WHERE p.author_id = u.id)::integer AS posts_count
+              FROM social.users u JOIN dirty d ON d.id = u.id
+        ), updated AS (
+            UPDATE social.users u
+               SET followers_count = c.followers_count,
+                   following_count = c.following_count,
+                   posts_count = c.posts_count
+              FROM counts c
+             WHERE u.id = c.id
+               AND (u.followers_count, u.following_count, u.posts_count)
+                   IS DISTINCT FROM (c.followers_count, c.following_count, c.posts_count)
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM social.users WHERE id >= %(low)s AND id < %(high)s),
+               (SELECT count(*) FROM updated)
+        """,
+        {"low": low, "high": high},
+    ).fetchone()
+    return scanned, updated
+
+
 def refresh_counts(conn: psycopg.Connection, low: int, high: int) -> tuple[int, int]:
     """Recompute the three counters of the users with ids in [low, high) in one statement,
     writing only the rows where a counter differs. Returns (users scanned, users updated).

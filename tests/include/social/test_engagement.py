@@ -159,3 +159,35 @@ def test_bad_arguments_are_rejected(conn, kwargs, message):
     args = {"interval_end": T} | kwargs
     with pytest.raises(ValueError, match=message):
         update_engagement_scores(conn, args.pop("interval_end"), **args)
+
+
+def test_a_rerun_for_the_same_end_recounts_only_the_posts_that_changed(conn):
+    quiet = post(conn, T - 3 * H, likes=[T - 2 * H])
+    liked = post(conn, T - 7 * H, likes=[T - 6 * H] * 4, comments=[T - 5 * H] * 2)
+    conn.commit()
+    update_engagement_scores(conn, T, full=True)
+    # A row corrupted behind the job's back on a post nobody touched: a rerun for the same end
+    # skips the post (which shows it recounts only marked posts), a full run repairs it.
+    conn.execute("UPDATE social.post_engagement_scores SET score = 99 WHERE post_id = %s", (quiet,))
+    conn.execute("DELETE FROM social.comments WHERE post_id = %s AND id = (SELECT min(id) FROM social.comments "
+                 "WHERE post_id = %s)", (liked, liked))  # a deletion is caught too
+    fresh = post(conn, T - H)
+    conn.commit()
+    result = update_engagement_scores(conn, T)
+    assert result == {"posts_scanned": 3, "scores_written": 2, "scores_removed": 0, "batches": 1}
+    assert scores(conn)[liked] == (engagement_score(4, 1, 7), 4, 1, T)
+    assert scores(conn)[fresh] == (0.0, 0, 0, T)
+    assert scores(conn)[quiet][0] == 99
+    assert conn.execute("SELECT count(*) FROM social.engagement_dirty_posts").fetchone()[0] == 0
+
+    assert update_engagement_scores(conn, T, full=True)["scores_written"] == 1
+    assert scores(conn)[quiet] == (engagement_score(1, 0, 3), 1, 0, T)
+
+
+def test_another_interval_end_rescores_the_whole_window(conn):
+    liked = post(conn, T - 7 * H, likes=[T - 6 * H])
+    update_engagement_scores(conn, T)
+    conn.execute("UPDATE social.post_engagement_scores SET score = 99 WHERE post_id = %s", (liked,))
+    conn.commit()
+    assert update_engagement_scores(conn, T + H)["scores_written"] == 1, "the ages changed: all recounted"
+    assert scores(conn)[liked] == (engagement_score(1, 0, 8), 1, 0, T + H)

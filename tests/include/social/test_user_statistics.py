@@ -97,3 +97,36 @@ def test_soft_time_limit_keeps_finished_ranges(conn):
 def test_bad_batch_size_is_rejected(conn):
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         update_user_statistics(conn, batch_size=0)
+
+
+def test_rerun_recounts_only_the_users_touched_and_catches_deletions(conn):
+    graph(conn)
+    update_user_statistics(conn, full=True)
+    assert conn.execute("SELECT count(*) FROM social.stats_dirty_users").fetchone()[0] == 0, "the marks are drained"
+    # Deletions leave no created_at behind: the triggers mark both sides of the follow and the author.
+    conn.execute("DELETE FROM social.follows WHERE follower_id = 1 AND followee_id = 3")
+    conn.execute("DELETE FROM social.posts WHERE id = (SELECT min(id) FROM social.posts WHERE author_id = 1)")
+    follow(conn, (50, 1))
+    # A counter corrupted behind the job's back, on a user nobody touched: an incremental run
+    # does not look at it (which shows it recounts only the marked users), a full run does.
+    conn.execute("UPDATE social.users SET posts_count = 7 WHERE id = 2")
+    conn.commit()
+    result = update_user_statistics(conn)
+    assert result == {"users_scanned": 4, "users_updated": 3, "batches": 1}
+    assert counters(conn) == {1: (2, 1, 1), 2: (1, 1, 7), 3: (1, 1, 1), 50: (0, 1, 0)}
+    assert update_user_statistics(conn, full=True)["users_updated"] == 1
+    assert counters(conn) == {1: (2, 1, 1), 2: (1, 1, 0), 3: (1, 1, 1), 50: (0, 1, 0)}
+
+
+def test_a_stopped_incremental_run_keeps_the_marks_of_the_ranges_not_done(conn):
+    graph(conn)
+    update_user_statistics(conn, full=True)
+    follow(conn, (2, 1), (50, 3))
+    conn.commit()
+    calls = iter([True, False])
+    with pytest.raises(SoftTimeLimitExceeded):
+        update_user_statistics(conn, batch_size=2, should_continue=lambda: next(calls))
+    marked = {r[0] for r in conn.execute("SELECT user_id FROM social.stats_dirty_users")}
+    assert marked == {3, 50}, "range [1, 3) is drained, the rest waits for the rerun"
+    update_user_statistics(conn)
+    assert counters(conn) == {1: (2, 2, 2), 2: (1, 2, 0), 3: (3, 1, 1), 50: (0, 1, 0)}
