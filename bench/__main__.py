@@ -20,7 +20,7 @@ from pathlib import Path
 from bench._harness import ROOT, result_path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_TIMEOUT = 150.0  # s per benchmark; each stops by itself well before
+DEFAULT_TIMEOUT = 150.0  # s per benchmark unless its module sets TIMEOUT_SECONDS
 
 
 def available() -> list[str]:
@@ -52,6 +52,13 @@ def _stop_group(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def module_timeout(module: str) -> float:
+    """A benchmark's own time limit (`TIMEOUT_SECONDS` in its module), else the default."""
+    import importlib
+
+    return float(getattr(importlib.import_module(f"bench.{module}"), "TIMEOUT_SECONDS", DEFAULT_TIMEOUT))
 
 
 def run_one(module: str, timeout: float) -> dict:
@@ -120,7 +127,8 @@ def table(results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(available())})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per benchmark")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help=f"seconds per benchmark (default: its TIMEOUT_SECONDS, else {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -128,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     modules = select(args.names)
     started = time.monotonic()
-    results = [run_one(module, args.timeout) for module in modules]
+    results = [run_one(module, args.timeout or module_timeout(module)) for module in modules]
     print()
     print(table(results))
     print(f"\n{len(results)} benchmark(s) in {time.monotonic() - started:.0f} s; results in "

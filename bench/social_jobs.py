@@ -46,6 +46,7 @@ import psycopg
 from bench._harness import main, peak_rss_mb, require_loopback, say
 
 NAME = "social_jobs"
+TIMEOUT_SECONDS = 900  # 100k users / 5M hashtag links: generation alone takes about a minute
 FULL = {"users": 100_000, "follows": 2_000_000, "posts": 1_000_000, "comments": 1_000_000, "likes": 2_000_000,
         "hashtags": 20_000, "hashtag_links": 5_000_000}
 NOW = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday 00:00: the end of every job's data interval
