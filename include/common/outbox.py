@@ -374,6 +374,22 @@ def deliver_pending(dsn: str, email_sender: Sender | None, push_sender: Sender |
     return report
 
 
+def message(conn: psycopg.Connection, dedupe_key: str) -> dict | None:
+    """{"status", "created_at", "sent_at"} of the message with `dedupe_key`, or None: lets a
+    job say when a message it meant to queue was queued before."""
+    row = conn.execute("SELECT status, created_at, sent_at FROM platform.outbox WHERE dedupe_key = %s",
+                       (dedupe_key,)).fetchone()
+    return None if row is None else {"status": row[0], "created_at": row[1], "sent_at": row[2]}
+
+
+def existing_keys(conn: psycopg.Connection, dedupe_keys: list[str]) -> set[str]:
+    """Those of `dedupe_keys` already in the outbox, so a rerun can skip rendering them (the
+    unique key still guards against a race)."""
+    rows = conn.execute("SELECT dedupe_key FROM platform.outbox WHERE dedupe_key = ANY(%s::text[])",
+                        (dedupe_keys,)).fetchall()
+    return {key for (key,) in rows}
+
+
 def backlog(conn: psycopg.Connection) -> dict[str, int]:
     """Rows waiting: {"pending": n, "due": n (pending and due now), "sending": n}."""
     pending, due, sending = conn.execute("""

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from include.common.outbox import OutboxMessage, enqueue
+from include.common.outbox import OutboxMessage, enqueue, existing_keys
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.social.repository import digest as repository
 
@@ -91,7 +91,7 @@ def queue_digests(conn: psycopg.Connection, week_start: datetime, week_end: date
         rows = repository.top_posts_by_recipient(conn, lo, hi, start=week_start, end=week_end,
                                                  active_since=active_since, top_n=top_n)
         # Rendering is most of a batch's cost: a rerun renders only what is not queued yet.
-        done = repository.queued_keys(conn, [dedupe_key(row["user_id"], week_start) for row in rows])
+        done = existing_keys(conn, [dedupe_key(row["user_id"], week_start) for row in rows])
         queued = enqueue(conn, [_message(row, week_start, week_end) for row in rows
                                 if dedupe_key(row["user_id"], week_start) not in done])
         conn.commit()

@@ -10,6 +10,7 @@ from datetime import UTC
 import psycopg
 
 from include.common.outbox import OutboxMessage, enqueue
+from include.common.outbox import message as outbox_message
 from include.social.repository import users
 
 TEMPLATE = "social/welcome"
@@ -49,7 +50,7 @@ def queue_welcome(conn: psycopg.Connection, user_id: int) -> dict:
         return {"user_id": user_id, "queued": True, "dedupe_key": key}
     # ON CONFLICT DO NOTHING skipped it: the row exists (committed, or we waited for the
     # concurrent transaction that inserted it to commit), so this read finds it.
-    earlier = users.outbox_message(conn, key)
+    earlier = outbox_message(conn, key)
     if earlier is None:
         raise RuntimeError(f"outbox refused {key!r} as a duplicate but has no row with that key")
     queued_on = earlier["created_at"].astimezone(UTC).date().isoformat()

@@ -98,10 +98,3 @@ def top_posts_by_recipient(conn: psycopg.Connection, lo: int, hi: int, *, start:
                                  "active_since": active_since, "top_n": top_n, "excerpt": EXCERPT_CHARS})
         return cur.fetchall()
 
-
-def queued_keys(conn: psycopg.Connection, dedupe_keys: list[str]) -> set[str]:
-    """Those of `dedupe_keys` already in the outbox (platform.outbox, shared by every
-    domain): a rerun skips rendering them. The unique key still guards against a race."""
-    rows = conn.execute("SELECT dedupe_key FROM platform.outbox WHERE dedupe_key = ANY(%s::text[])",
-                        (dedupe_keys,)).fetchall()
-    return {key for (key,) in rows}
