@@ -9,11 +9,13 @@ writes nothing unless the data changed.
 
 Incremental: statement-level triggers (migration 0005) record in social.stats_dirty_users every
 user touched by an insert, delete or update of users, follows or posts. Once a full run has
-completed, a run walks the same ranges but recounts only the dirty users of each range, and
-deletes those marks in the same statement (deletions are caught too, which a `created_at`
-watermark would miss). The first run, or `full=True`, empties the marks first (everything is
-recounted at a later snapshot) and recounts everyone;
-`users_scanned` counts the users of the ranges walked either way.
+completed, a run recounts only the marked users, and of those only the counters a mark names
+(a follow marks the follower's following and the followee's followers, a post its author's
+posts, a new or deleted user all three), `batch_size` users per statement (lowest ids first),
+and deletes their marks in the same statement (deletions are caught too, which a
+`created_at` watermark would miss). The first run, or `full=True`, empties the marks first
+(everything is recounted at a later snapshot) and recounts everyone. `users_scanned` counts the
+users whose counters were recomputed: all of them in a full run, the marked ones otherwise.
 """
 
 from __future__ import annotations
@@ -31,33 +33,51 @@ def update_user_statistics(conn: psycopg.Connection, *, batch_size: int = 20_000
                            full: bool = False) -> dict[str, int]:
     """Recompute the counters of all users; returns {users_scanned, users_updated, batches}.
 
-    When `should_continue()` says stop, the ranges done stay committed and
-    SoftTimeLimitExceeded is raised (a rerun redoes the scan, writing only what differs).
+    When `should_continue()` says stop, the batches done stay committed and
+    SoftTimeLimitExceeded is raised (a stopped full run is redone, writing only what differs;
+    a stopped incremental run leaves the marks it did not reach for the next one).
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     result = {"users_scanned": 0, "users_updated": 0, "batches": 0}
-    full = full or not repository.full_run_done(conn)
-    refresh = repository.refresh_counts if full else repository.refresh_dirty_counts
-    if full:
-        repository.clear_marks(conn, "social.stats_dirty_users")
+    if not full and repository.full_run_done(conn):
+        _refresh_marked(conn, batch_size, should_continue, result)
+        return result
+    repository.clear_marks(conn, "social.stats_dirty_users")
     bounds = repository.user_id_bounds(conn)
     conn.commit()
     if bounds is None:
-        if full:
-            repository.record_full_run(conn)
-            conn.commit()
+        repository.record_full_run(conn)
+        conn.commit()
         return result
     lowest, highest = bounds
     starts = range(lowest, highest + 1, batch_size)
     for low in starts:
         if not should_continue():
             raise SoftTimeLimitExceeded(result["batches"], len(starts), [result])
-        scanned, updated = refresh(conn, low, low + batch_size)
-        if full and low == starts[-1]:
+        scanned, updated = repository.refresh_counts(conn, low, low + batch_size)
+        if low == starts[-1]:
             repository.record_full_run(conn)  # with the last range, so a stopped full run is redone
         conn.commit()
-        result["users_scanned"] += scanned
-        result["users_updated"] += updated
-        result["batches"] += 1
+        _add(result, scanned, updated)
     return result
+
+
+def _refresh_marked(conn: psycopg.Connection, batch_size: int, should_continue: Callable[[], bool],
+                    result: dict[str, int]) -> None:
+    """Recount the marked users until a batch finds fewer than `batch_size` of them."""
+    conn.commit()
+    while True:
+        if not should_continue():
+            raise SoftTimeLimitExceeded(result["batches"], None, [result])
+        drained, updated = repository.refresh_marked_counts(conn, batch_size)
+        conn.commit()
+        _add(result, drained, updated)
+        if drained < batch_size:
+            return
+
+
+def _add(result: dict[str, int], scanned: int, updated: int) -> None:
+    result["users_scanned"] += scanned
+    result["users_updated"] += updated
+    result["batches"] += 1

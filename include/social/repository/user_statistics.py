@@ -36,26 +36,35 @@ def record_full_run(conn: psycopg.Connection) -> None:
                  "ON CONFLICT (job) DO UPDATE SET updated_at = now()")
 
 
-def refresh_dirty_counts(conn: psycopg.Connection, low: int, high: int) -> tuple[int, int]:
-    """Drain the users with ids in [low, high) from social.stats_dirty_users (filled by the
-    triggers on users, follows and posts) and recompute only their counters, in one statement
-    (drain and recount see the same snapshot, so a change committed meanwhile stays marked for
-    the next run). Returns (users in the range, users updated)."""
+def refresh_marked_counts(conn: psycopg.Connection, limit: int) -> tuple[int, int]:
+    """Drain the marks of the `limit` lowest marked user ids from social.stats_dirty_users
+    (filled by the triggers on users, follows and posts) and recompute the counters their marks
+    name (a new post recounts its author's posts only), in one statement (drain and recount see
+    the same snapshot, so a change committed meanwhile stays marked for the next run).
+    Returns (users drained, users updated)."""
     conn.execute("SET LOCAL jit = off")
-    scanned, updated = conn.execute(
+    drained, updated = conn.execute(
         """
-        WITH drained AS (
-            DELETE FROM social.stats_dirty_users
-             WHERE user_id >= %(low)s AND user_id < %(high)s
-            RETURNING user_id
-        ), dirty AS (
-            SELECT DISTINCT user_id AS id FROM drained
-        ), counts AS (
+        WITH picked AS (
+            SELECT DISTINCT user_id FROM social.stats_dirty_users ORDER BY user_id LIMIT %(limit)s
+        ), drained AS (
+            DELETE FROM social.stats_dirty_users WHERE user_id IN (SELECT user_id FROM picked)
+            RETURNING user_id, counter
+        ), dirty AS (  -- which of a user's counters a change can have moved
+            SELECT user_id,
+                   bool_or(counter IN ('all', 'followers')) AS followers,
+                   bool_or(counter IN ('all', 'following')) AS following,
+                   bool_or(counter IN ('all', 'posts')) AS posts
+              FROM drained GROUP BY user_id
+        ), counts AS MATERIALIZED (  -- once per user (inlined, the UPDATE would count twice)
             SELECT u.id,
-                   (SELECT count(*) FROM social.follows f WHERE f.followee_id = u.id)::integer AS followers_count,
-                   (SELECT count(*) FROM social.follows f WHERE f.follower_id = u.id)::integer AS following_count,
-                   (SELECT count(*) FROM social.posts p WHERE p.author_id = u.id)::integer AS posts_count
-              FROM social.users u JOIN dirty d ON d.id = u.id
+                   CASE WHEN d.followers THEN (SELECT count(*) FROM social.follows f WHERE f.followee_id = u.id)::integer
+                        ELSE u.followers_count END AS followers_count,
+                   CASE WHEN d.following THEN (SELECT count(*) FROM social.follows f WHERE f.follower_id = u.id)::integer
+                        ELSE u.following_count END AS following_count,
+                   CASE WHEN d.posts THEN (SELECT count(*) FROM social.posts p WHERE p.author_id = u.id)::integer
+                        ELSE u.posts_count END AS posts_count
+              FROM dirty d JOIN social.users u ON u.id = d.user_id
         ), updated AS (
             UPDATE social.users u
                SET followers_count = c.followers_count,
@@ -67,12 +76,11 @@ def refresh_dirty_counts(conn: psycopg.Connection, low: int, high: int) -> tuple
                    IS DISTINCT FROM (c.followers_count, c.following_count, c.posts_count)
             RETURNING 1
         )
-        SELECT (SELECT count(*) FROM social.users WHERE id >= %(low)s AND id < %(high)s),
-               (SELECT count(*) FROM updated)
+        SELECT (SELECT count(*) FROM dirty), (SELECT count(*) FROM updated)
         """,
-        {"low": low, "high": high},
+        {"limit": limit},
     ).fetchone()
-    return scanned, updated
+    return drained, updated
 
 
 def refresh_counts(conn: psycopg.Connection, low: int, high: int) -> tuple[int, int]:

@@ -12,7 +12,8 @@ from include.social.user_statistics import update_user_statistics
 @pytest.fixture
 def conn(social_db):
     with psycopg.connect(social_db) as conn:
-        conn.execute("TRUNCATE social.users RESTART IDENTITY CASCADE")
+        # job_state too: each test starts before the first full run
+        conn.execute("TRUNCATE social.users, social.job_state, social.stats_dirty_users RESTART IDENTITY CASCADE")
         conn.commit()
         yield conn
 
@@ -56,7 +57,8 @@ def test_counts_every_user_and_writes_only_the_changed_rows(conn):
     assert update_user_statistics(conn) == {"users_scanned": 4, "users_updated": 3, "batches": 1}
     assert counters(conn) == EXPECTED
     xmins = conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM social.users").fetchone()
-    assert update_user_statistics(conn) == {"users_scanned": 4, "users_updated": 0, "batches": 1}
+    assert update_user_statistics(conn, full=True) == {"users_scanned": 4, "users_updated": 0, "batches": 1}
+    assert update_user_statistics(conn) == {"users_scanned": 0, "users_updated": 0, "batches": 1}, "nothing marked"
     assert conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM social.users").fetchone() == xmins, \
         "a rerun writes no row"
 
@@ -112,7 +114,7 @@ def test_rerun_recounts_only_the_users_touched_and_catches_deletions(conn):
     conn.execute("UPDATE social.users SET posts_count = 7 WHERE id = 2")
     conn.commit()
     result = update_user_statistics(conn)
-    assert result == {"users_scanned": 4, "users_updated": 3, "batches": 1}
+    assert result == {"users_scanned": 3, "users_updated": 3, "batches": 1}, "users 1, 3 and 50 were marked"
     assert counters(conn) == {1: (2, 1, 1), 2: (1, 1, 7), 3: (1, 1, 1), 50: (0, 1, 0)}
     assert update_user_statistics(conn, full=True)["users_updated"] == 1
     assert counters(conn) == {1: (2, 1, 1), 2: (1, 1, 0), 3: (1, 1, 1), 50: (0, 1, 0)}
@@ -130,3 +132,17 @@ def test_a_stopped_incremental_run_keeps_the_marks_of_the_ranges_not_done(conn):
     assert marked == {3, 50}, "range [1, 3) is drained, the rest waits for the rerun"
     update_user_statistics(conn)
     assert counters(conn) == {1: (2, 2, 2), 2: (1, 2, 0), 3: (3, 1, 1), 50: (0, 1, 0)}
+
+
+def test_a_mark_recounts_only_the_counters_its_change_can_move(conn):
+    graph(conn)
+    update_user_statistics(conn, full=True)
+    conn.execute("UPDATE social.users SET followers_count = 40 WHERE id = 3")  # by hand: not marked
+    post(conn, 3)
+    follow(conn, (50, 2))
+    conn.commit()
+    kinds = set(conn.execute("SELECT user_id, counter FROM social.stats_dirty_users").fetchall())
+    assert kinds == {(3, "posts"), (50, "following"), (2, "followers")}
+    assert update_user_statistics(conn) == {"users_scanned": 3, "users_updated": 3, "batches": 1}
+    assert counters(conn) == {1: (1, 2, 2), 2: (2, 1, 0), 3: (40, 1, 2), 50: (0, 1, 0)}, \
+        "user 3's posts were recounted, its followers (moved by no change) were not"
