@@ -17,7 +17,8 @@ Which posts: those created in the window [interval_end - window_days, interval_e
 rows in `social.post_engagement_scores` are upserted in key ranges of post ids holding
 `batch_size` window posts each, one statement per range, committed per range, writing a row
 only when it is new or its score, likes or comments changed. Rows of posts older than the
-window are removed (in bounded batches) so the feed table stays small. A row computed for a
+window, or deleted (the table has no foreign key: migration 0006), are removed (in bounded
+batches) so the feed table stays small. A row computed for a
 later interval end is never overwritten or removed by a backfill of an earlier one: the
 table is the live feed.
 
@@ -27,7 +28,10 @@ updated (or whose row changed). A complete run records its interval end in socia
 a later run for that SAME end drains the marks in batches of `batch_size` and rescores only
 their posts that are in the window (new posts and deleted score rows are marked too, and a
 TRUNCATE of the scores forgets the complete end), each batch draining its marks in the
-statement that rescores them; `posts_scanned` is then the window's size. Any other interval end
+statement that rescores them (a mark carries its post's creation time, so the marks of posts
+outside the window are dropped without a lookup); `posts_scanned` is then the number of marked
+window posts rescored, and no row is removed (the complete run for that end removed the older
+ones; a row deleted meanwhile went with its post). Any other interval end
 (or `full=True`) empties the marks and rescores the whole window, since every post's age changed.
 """
 
@@ -80,13 +84,12 @@ def update_engagement_scores(conn: psycopg.Connection, interval_end: datetime, *
     only_changed = not full and repository.scores_complete_for(conn) == interval_end
     if only_changed:
         # The scores are complete for this very end: rescore only the posts marked since.
-        result["posts_scanned"] = repository.count_window(conn, start, interval_end)
-        conn.commit()
         while True:
             if not should_continue():
                 raise out_of_time()
-            drained, written = repository.upsert_marked_scores(conn, start, interval_end, batch_size)
+            drained, rescored, written = repository.upsert_marked_scores(conn, start, interval_end, batch_size)
             conn.commit()
+            result["posts_scanned"] += rescored
             result["scores_written"] += written
             result["batches"] += 1
             if drained < batch_size:
@@ -106,17 +109,16 @@ def update_engagement_scores(conn: psycopg.Connection, interval_end: datetime, *
             result["posts_scanned"] += scanned
             result["scores_written"] += written
             result["batches"] += 1
-    while True:
-        if not should_continue():
-            raise out_of_time()
-        # A rerun for the same end skips the rows computed for that end (window posts all).
-        removed = repository.delete_scores_before(conn, start, interval_end, delete_batch_size,
-                                                  skip_current=only_changed)
-        conn.commit()
-        result["scores_removed"] += removed
-        result["batches"] += removed > 0
-        if removed < delete_batch_size:
-            break
+        # Only a complete run removes rows: between two of them for the same end, none ages out.
+        while True:
+            if not should_continue():
+                raise out_of_time()
+            removed = repository.delete_scores_before(conn, start, interval_end, delete_batch_size)
+            conn.commit()
+            result["scores_removed"] += removed
+            result["batches"] += removed > 0
+            if removed < delete_batch_size:
+                break
     repository.purge_dirty_outside(conn, start, interval_end)  # those of the rows just removed
     repository.set_scores_complete_for(conn, interval_end)
     conn.commit()

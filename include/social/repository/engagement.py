@@ -63,36 +63,52 @@ def purge_dirty_outside(conn: psycopg.Connection, start: datetime, end: datetime
     ).rowcount
 
 
-def count_window(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
-    """How many posts were created in [start, end) (an index-only count on posts_created_idx)."""
-    return conn.execute("SELECT count(*) FROM social.posts WHERE created_at >= %(start)s AND created_at < %(end)s",
-                        {"start": start, "end": end}).fetchone()[0]
-
-
 _ALL_IN_RANGE = """
-        picked AS (
+        picked AS MATERIALIZED (
             SELECT p.id, p.created_at FROM social.posts p
              WHERE p.id >= %(low)s AND p.id < %(high)s
                AND p.created_at >= %(start)s AND p.created_at < %(end)s
+        ), like_counts AS (  -- one slice of (post_id, created_at) per table, not a descent per post
+            SELECT post_id, count(*)::integer AS n FROM social.likes
+             WHERE post_id >= %(low)s AND post_id < %(high)s AND created_at < %(end)s GROUP BY post_id
+        ), comment_counts AS (
+            SELECT post_id, count(*)::integer AS n FROM social.comments
+             WHERE post_id >= %(low)s AND post_id < %(high)s AND created_at < %(end)s GROUP BY post_id
+        ), counted AS (
+            SELECT p.id, p.created_at, coalesce(l.n, 0) AS likes, coalesce(c.n, 0) AS comments
+              FROM picked p
+              LEFT JOIN like_counts l ON l.post_id = p.id
+              LEFT JOIN comment_counts c ON c.post_id = p.id
         ),"""
 
 _MARKED = """
         todo AS (  -- the next `limit` marks, drained in the statement that rescores their posts
             DELETE FROM social.engagement_dirty_posts
              WHERE post_id IN (SELECT post_id FROM social.engagement_dirty_posts ORDER BY post_id LIMIT %(limit)s)
-            RETURNING post_id
-        ), picked AS (  -- a lookup by key per mark (the planner cannot know todo is small)
-            SELECT p.id, p.created_at FROM (SELECT DISTINCT post_id FROM todo) t
+            RETURNING post_id, post_created_at
+        ), candidates AS (  -- the triggers noted each post's creation: most marks are of older posts
+            SELECT DISTINCT post_id FROM todo
+             WHERE post_created_at IS NULL OR (post_created_at >= %(start)s AND post_created_at < %(end)s)
+        ), picked AS (  -- a lookup by key per candidate (the planner cannot know they are few)
+            SELECT p.id, p.created_at FROM candidates t
              CROSS JOIN LATERAL (SELECT id, created_at FROM social.posts
                                   WHERE id = t.post_id AND created_at >= %(start)s AND created_at < %(end)s) p
+        ), counted AS (  -- marks are scattered over the ids: an index descent per post
+            SELECT p.id, p.created_at, l.n AS likes, c.n AS comments
+              FROM picked p
+             CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.likes
+                                  WHERE post_id = p.id AND created_at < %(end)s) l
+             CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.comments
+                                  WHERE post_id = p.id AND created_at < %(end)s) c
         ),"""
 
 
-def upsert_marked_scores(conn: psycopg.Connection, start: datetime, end: datetime, limit: int) -> tuple[int, int]:
+def upsert_marked_scores(conn: psycopg.Connection, start: datetime, end: datetime,
+                         limit: int) -> tuple[int, int, int]:
     """Drain up to `limit` dirty marks and rescore those of their posts created in [start, end)
     (the others are out of the window: their marks are just dropped), in one statement, like
-    upsert_scores. Returns (marks drained, rows written)."""
-    return _upsert(conn, _MARKED, "(SELECT count(*) FROM todo)",
+    upsert_scores. Returns (marks drained, posts rescored, rows written)."""
+    return _upsert(conn, _MARKED, "(SELECT count(*) FROM todo), (SELECT count(*) FROM picked)",
                    {"start": start, "end": end, "limit": limit, "low": None, "high": None})
 
 
@@ -107,21 +123,18 @@ def upsert_scores(conn: psycopg.Connection, low: int, high: int, start: datetime
                    {"low": low, "high": high, "start": start, "end": end})
 
 
-def _upsert(conn: psycopg.Connection, source: str, counted: str, params: dict) -> tuple[int, int]:
+def _upsert(conn: psycopg.Connection, source: str, counted: str, params: dict) -> tuple[int, ...]:
+    """The source's posts scored and upserted; returns the `counted` columns, then rows written."""
     conn.execute("SET LOCAL jit = off")  # compiling costs more than the batch itself
-    scanned, written = conn.execute(
+    return conn.execute(
         "WITH" + source + """
         scored AS (
-            SELECT p.id AS post_id, l.n AS likes, c.n AS comments,
-                   round(((l.n * 1 + c.n * 3)
+            SELECT p.id AS post_id, p.likes, p.comments,
+                   round(((p.likes * 1 + p.comments * 3)
                           / power(extract(epoch FROM %(end)s::timestamptz - p.created_at)::double precision / 3600
                                   + 2, 1.5))::numeric,
                          9)::double precision AS score
-              FROM picked p
-             CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.likes
-                                  WHERE post_id = p.id AND created_at < %(end)s) l
-             CROSS JOIN LATERAL (SELECT count(*)::integer AS n FROM social.comments
-                                  WHERE post_id = p.id AND created_at < %(end)s) c
+              FROM counted p
         ), changed AS (  -- filtered before the INSERT: a speculative insert per unchanged row costs more
             SELECT n.* FROM scored n
               LEFT JOIN social.post_engagement_scores o ON o.post_id = n.post_id
@@ -143,26 +156,22 @@ def _upsert(conn: psycopg.Connection, source: str, counted: str, params: dict) -
         """,
         params,
     ).fetchone()
-    return scanned, written
 
 
-def delete_scores_before(conn: psycopg.Connection, start: datetime, end: datetime, limit: int, *,
-                         skip_current: bool = False) -> int:
-    """Delete up to `limit` score rows of posts created before `start` (out of the window),
-    leaving rows computed for a later interval end than `end` alone. Returns the count.
+def delete_scores_before(conn: psycopg.Connection, start: datetime, end: datetime, limit: int) -> int:
+    """Delete up to `limit` score rows of posts created before `start` (out of the window) or
+    gone, leaving rows computed for a later interval end than `end` alone. Returns the count.
 
-    `skip_current` leaves out the rows computed for `end` itself without looking their posts
-    up: the job writes such a row only for a post of `end`'s window (a rerun for the same end
-    then checks only the few older rows instead of joining the whole table to the posts)."""
-    current = "AND s.computed_for < %(end)s" if skip_current else ""
+    Each candidate row's post is looked up by key (an anti-join: the table holds about one
+    window of rows, far fewer than the posts older than the window)."""
     return conn.execute(
         """
         DELETE FROM social.post_engagement_scores
          WHERE post_id IN (
                SELECT s.post_id
                  FROM social.post_engagement_scores s
-                 JOIN social.posts p ON p.id = s.post_id
-                WHERE p.created_at < %(start)s AND s.computed_for <= %(end)s """ + current + """
+                WHERE s.computed_for <= %(end)s
+                  AND NOT EXISTS (SELECT FROM social.posts p WHERE p.id = s.post_id AND p.created_at >= %(start)s)
                 LIMIT %(limit)s)
         """,
         {"start": start, "end": end, "limit": limit},

@@ -19,7 +19,8 @@ D = timedelta(days=1)
 @pytest.fixture
 def conn(social_db):
     with psycopg.connect(social_db) as conn:
-        conn.execute("TRUNCATE social.users RESTART IDENTITY CASCADE")
+        # the scores have no foreign key to the posts (migration 0006): emptied by name
+        conn.execute("TRUNCATE social.users, social.post_engagement_scores RESTART IDENTITY CASCADE")
         conn.execute("INSERT INTO social.users (email, username) "
                      "SELECT 'u' || i || '@example.test', 'u' || i FROM generate_series(1, 10) i")
         conn.commit()
@@ -83,8 +84,10 @@ def test_rerun_writes_nothing_and_a_change_writes_one_row(conn):
     update_engagement_scores(conn, T)
     xmins = conn.execute("SELECT array_agg(xmin::text ORDER BY post_id) FROM social.post_engagement_scores").fetchone()
 
-    assert update_engagement_scores(conn, T) == {"posts_scanned": 3, "scores_written": 0, "scores_removed": 0,
-                                                 "batches": 1}
+    assert update_engagement_scores(conn, T) == {"posts_scanned": 0, "scores_written": 0, "scores_removed": 0,
+                                                 "batches": 1}, "nothing marked since: nothing rescored"
+    assert update_engagement_scores(conn, T, full=True) == {"posts_scanned": 3, "scores_written": 0,
+                                                            "scores_removed": 0, "batches": 1}
     assert conn.execute("SELECT array_agg(xmin::text ORDER BY post_id) "
                         "FROM social.post_engagement_scores").fetchone() == xmins, "a rerun writes no row"
 
@@ -174,7 +177,7 @@ def test_a_rerun_for_the_same_end_recounts_only_the_posts_that_changed(conn):
     fresh = post(conn, T - H)
     conn.commit()
     result = update_engagement_scores(conn, T)
-    assert result == {"posts_scanned": 3, "scores_written": 2, "scores_removed": 0, "batches": 1}
+    assert result == {"posts_scanned": 2, "scores_written": 2, "scores_removed": 0, "batches": 1}, "liked and fresh"
     assert scores(conn)[liked] == (engagement_score(4, 1, 7), 4, 1, T)
     assert scores(conn)[fresh] == (0.0, 0, 0, T)
     assert scores(conn)[quiet][0] == 99
@@ -191,3 +194,37 @@ def test_another_interval_end_rescores_the_whole_window(conn):
     conn.commit()
     assert update_engagement_scores(conn, T + H)["scores_written"] == 1, "the ages changed: all recounted"
     assert scores(conn)[liked] == (engagement_score(1, 0, 8), 1, 0, T + H)
+
+
+def test_a_deleted_post_takes_its_score_along(conn):
+    gone, kept = post(conn, T - 3 * H, likes=[T - 2 * H]), post(conn, T - 4 * H)
+    conn.commit()
+    update_engagement_scores(conn, T)
+    conn.execute("DELETE FROM social.posts WHERE id = %s", (gone,))  # the posts' delete trigger (migration 0006)
+    conn.commit()
+    assert set(scores(conn)) == {kept}
+
+
+def test_a_score_whose_post_is_gone_is_removed_with_the_old_rows(conn):
+    # A score written while its post was being deleted (no foreign key checks it): the next run drops it.
+    kept = post(conn, T - 3 * H)
+    conn.execute("INSERT INTO social.post_engagement_scores (post_id, score, likes, comments, computed_for) "
+                 "VALUES (%s, 1, 1, 0, %s)", (kept + 1000, T - D))
+    conn.commit()
+    result = update_engagement_scores(conn, T)
+    assert result["scores_removed"] == 1 and set(scores(conn)) == {kept}
+
+
+def test_a_rerun_drops_the_marks_of_posts_outside_the_window(conn):
+    recent, ancient = post(conn, T - 3 * H), post(conn, T - 400 * D)
+    conn.commit()
+    update_engagement_scores(conn, T)
+    conn.execute("INSERT INTO social.likes (user_id, post_id, created_at) VALUES (2, %s, %s), (3, %s, %s)",
+                 (ancient, T - H, recent, T - H))
+    conn.commit()
+    marked = dict(conn.execute("SELECT post_id, post_created_at FROM social.engagement_dirty_posts").fetchall())
+    assert marked == {ancient: T - 400 * D, recent: T - 3 * H}, "the triggers note each post's creation"
+    result = update_engagement_scores(conn, T)
+    assert result == {"posts_scanned": 1, "scores_written": 1, "scores_removed": 0, "batches": 1}
+    assert set(scores(conn)) == {recent}
+    assert conn.execute("SELECT count(*) FROM social.engagement_dirty_posts").fetchone()[0] == 0
