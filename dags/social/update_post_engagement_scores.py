@@ -12,7 +12,10 @@ same numbers), rounded to 9 decimals. Upserts into `social.post_engagement_score
 ranges of post ids holding 20k window posts each, one statement per range, committed per
 range, writing only rows that are new or whose score, likes or comments changed: a rerun of
 the same interval writes 0 rows.
-Rows of posts older than the window are deleted (bounded batches) so the table stays small.
+A rerun for the same interval end rescores only the posts whose likes or comments changed since
+(marked by triggers in `social.engagement_dirty_posts`); Param `full` rescores the whole window.
+Rows of posts older than the window, or deleted, are removed (bounded batches) so the table
+stays small.
 A row computed for a later interval end is never overwritten by a backfill of an earlier one.
 Result `{posts_scanned, scores_written, scores_removed, batches}`. A soft time limit (25 min
 of the 30 min timeout) stops it between batches and fails the try with "soft time limit: ...".
@@ -22,12 +25,13 @@ of the 30 min timeout) stops it between batches and fails the try with "soft tim
   variable `social_engagement_window_days` (default 30)
 - **Writes:** `social.post_engagement_scores`
 - **Triage:** safe to clear and re-run: upserts keyed by post_id that write only changed
-  rows; a run stopped by the soft limit kept its finished ranges, so the retry continues.
+  rows; a run stopped by the soft limit kept its finished ranges, so the retry continues. A
+  score changed behind the triggers' back is repaired by `--conf '{"full": true}'`.
 """
 
 from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from include.orchestration.defaults import dag_settings
 from include.orchestration.schedules import interval_timetable
@@ -38,10 +42,13 @@ SOFT_LIMIT = timedelta(minutes=25)
 
 
 @dag(schedule=interval_timetable("social", CRON),
-     **dag_settings("social", queue="analytics", cron=CRON, execution_timeout=TIMEOUT), doc_md=__doc__)
+     **dag_settings("social", queue="analytics", cron=CRON, execution_timeout=TIMEOUT),
+     params={"full": Param(False, type="boolean", description="Rescore the whole window, not only changed posts")},
+     doc_md=__doc__)
 def social_update_post_engagement_scores():
     @task
     def update_scores() -> dict:
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.common.db import connect
@@ -58,6 +65,7 @@ def social_update_post_engagement_scores():
         _, data_interval_end = current_interval()
         with connect(connections.app_db("social")) as conn:
             return update_engagement_scores(conn, data_interval_end, window_days=window_days,
+                                            full=bool(get_current_context()["params"]["full"]),
                                             should_continue=lambda: not budget.exhausted(margin=60))
 
     update_scores()

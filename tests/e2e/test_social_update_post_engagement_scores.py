@@ -1,8 +1,8 @@
 """social_update_post_engagement_scores end to end with dag.test(): this test's posts get the
 documented score at the interval's end, a rerun of the interval writes 0 rows, the next day
-rescores and drops posts that left the window, a bad setting fails without retries. The app
-database is shared with other tests: only this test's rows are asserted on (and the job's
-rerun count, which is 0 for everyone's rows)."""
+rescores and drops posts that left the window, a bad setting fails without retries, a bad
+--conf is rejected naming the field. The app database is shared with other tests: only this
+test's rows are asserted on (and the job's rerun count, which is 0 for everyone's rows)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_scores_at_the_interval_end_rerun_writes_nothing_next_day_moves_on(repo_
     rerun = run_dag(dag, T)
     assert rerun.state == "success", task_states(rerun)
     result = task_result(rerun, "update_scores")
-    assert result["scores_written"] == 0 and result["scores_removed"] == 0 and result["posts_scanned"] >= 3
+    assert result["scores_written"] == 0 and result["scores_removed"] == 0
     assert scores(app_db, posts) == first, "same rows, same row versions"
 
     next_day = run_dag(dag, T + DAY)
@@ -85,3 +85,10 @@ def test_a_bad_window_setting_fails_at_once_and_writes_nothing(repo_dags, app_db
     [ti] = run.get_task_instances()
     assert ti.state == "failed" and ti.try_number == 1
     assert scores(app_db, posts) == {}
+
+
+def test_bad_conf_is_rejected_naming_the_field(repo_dags):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="full"):
+        repo_dags["social_update_post_engagement_scores"].test(logical_date=T, run_conf={"full": 1})

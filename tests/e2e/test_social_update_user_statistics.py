@@ -1,5 +1,6 @@
 """social_update_user_statistics end to end with dag.test(): this test's users get the right
-counters, a rerun writes no row, an unreachable database fails the run. The app database is
+counters, a rerun writes no row, `full` repairs a counter changed by hand, a bad --conf is
+rejected naming the field, an unreachable database fails the run. The app database is
 shared with other tests: only this test's rows are asserted on."""
 
 from __future__ import annotations
@@ -56,3 +57,22 @@ def test_an_unreachable_database_fails_the_run(repo_dags, app_db, trio, monkeypa
     run = run_dag(repo_dags["social_update_user_statistics"], T)
     assert run.state == "failed"
     assert [row[:3] for row in counters(app_db, trio)] == [(9, 9, 9)] * 3
+
+
+def test_full_recount_repairs_a_counter_the_triggers_did_not_see(repo_dags, app_db, trio):
+    dag = repo_dags["social_update_user_statistics"]
+    assert run_dag(dag, T).state == "success"
+    with psycopg.connect(app_db) as conn:  # a counter set by hand: no trigger marks the user
+        conn.execute("UPDATE social.users SET posts_count = 7 WHERE id = %s", (trio[0],))
+    assert run_dag(dag, T).state == "success"
+    assert counters(app_db, trio)[0][:3] == (0, 2, 7), "an incremental run looks only at marked users"
+    run = run_dag(dag, T, conf={"full": True})
+    assert run.state == "success", task_states(run)
+    assert counters(app_db, trio)[0][:3] == (0, 2, 2)
+
+
+def test_bad_conf_is_rejected_naming_the_field(repo_dags):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="full"):
+        repo_dags["social_update_user_statistics"].test(logical_date=T, run_conf={"full": "yes"})
