@@ -18,9 +18,8 @@ rows in `social.post_engagement_scores` are upserted in key ranges of post ids h
 `batch_size` window posts each, one statement per range, committed per range, writing a row
 only when it is new or its score, likes or comments changed. Rows of posts older than the
 window, or deleted (the table has no foreign key: migration 0006), are removed (in bounded
-batches) so the feed table stays small. A row computed for a
-later interval end is never overwritten or removed by a backfill of an earlier one: the
-table is the live feed.
+batches) so the feed table stays small. A row computed for a later interval end is never
+overwritten or removed by a backfill of an earlier one: the table is the live feed.
 
 Incremental reruns of the same interval end: statement-level triggers (migration 0005) mark in
 social.engagement_dirty_posts every post whose likes or comments were inserted, deleted or
@@ -31,8 +30,8 @@ TRUNCATE of the scores forgets the complete end), each batch draining its marks 
 statement that rescores them (a mark carries its post's creation time, so the marks of posts
 outside the window are dropped without a lookup); `posts_scanned` is then the number of marked
 window posts rescored, and no row is removed (the complete run for that end removed the older
-ones; a row deleted meanwhile went with its post). Any other interval end
-(or `full=True`) empties the marks and rescores the whole window, since every post's age changed.
+ones; a row deleted meanwhile went with its post). Any other interval end (or `full=True`)
+empties the marks and rescores the whole window, since every post's age changed.
 """
 
 from __future__ import annotations

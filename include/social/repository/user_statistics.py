@@ -58,11 +58,11 @@ def refresh_marked_counts(conn: psycopg.Connection, limit: int) -> tuple[int, in
               FROM drained GROUP BY user_id
         ), counts AS MATERIALIZED (  -- once per user (inlined, the UPDATE would count twice)
             SELECT u.id,
-                   CASE WHEN d.followers THEN (SELECT count(*) FROM social.follows f WHERE f.followee_id = u.id)::integer
+                   CASE WHEN d.followers THEN (SELECT count(*) FROM social.follows WHERE followee_id = u.id)::integer
                         ELSE u.followers_count END AS followers_count,
-                   CASE WHEN d.following THEN (SELECT count(*) FROM social.follows f WHERE f.follower_id = u.id)::integer
+                   CASE WHEN d.following THEN (SELECT count(*) FROM social.follows WHERE follower_id = u.id)::integer
                         ELSE u.following_count END AS following_count,
-                   CASE WHEN d.posts THEN (SELECT count(*) FROM social.posts p WHERE p.author_id = u.id)::integer
+                   CASE WHEN d.posts THEN (SELECT count(*) FROM social.posts WHERE author_id = u.id)::integer
                         ELSE u.posts_count END AS posts_count
               FROM dirty d JOIN social.users u ON u.id = d.user_id
         ), updated AS (
