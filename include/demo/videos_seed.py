@@ -2,7 +2,7 @@
 their videos (cooking, travel, tech, fitness; titles, descriptions and tags), 180 days of
 daily statistics, and the demo AdSense account's earnings.
 
-The statistics and earnings come from include/videos/demo_stats.py, the generator the
+The statistics and earnings come from include/demo/videos_stats.py, the generator the
 sandbox's YouTube Analytics and AdSense stand-ins serve, so the hourly and daily syncs
 against the sandbox confirm the seeded days instead of rewriting them. History ends
 yesterday (UTC); seeding twice on one day gives the same database. Demo creators are those
@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from include.videos.repository import stats as stats_repository
 
 EMAIL_DOMAIN = "demo.videos.jobyard.local"

@@ -8,7 +8,7 @@ repeated `dimensions` (DATE here) and `metrics` (ESTIMATED_EARNINGS, PAGE_VIEWS,
 (name, type, currencyCode of money columns), `rows[].cells[].value` as strings, `totals`,
 `averages`, `startDate`, `endDate`, `totalMatchedRows`; errors in Google's format.
 
-Figures come from include/videos/demo_stats.adsense_day, as in the demo seed. AdSense
+Figures come from include/demo/videos_stats.adsense_day, as in the demo seed. AdSense
 revises the estimates of recent days: `POST /_sandbox/adsense/revisions {"days": [...]}`
 revises those days once more (their earnings move), `GET` lists the revisions per day and
 `DELETE` forgets them all.
@@ -24,7 +24,7 @@ from decimal import Decimal
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from sandbox.errors import error_response, google_error
 from sandbox.malformed import malformed_records
 from sandbox.registry import SandboxApi

@@ -8,7 +8,7 @@ playlist and channel filters), `sort` (`-` for descending), `maxResults` and the
 `startIndex`; OAuth bearer auth; the answer is a `youtubeAnalytics#resultTable` with
 `columnHeaders` and `rows`; errors in Google's format.
 
-The figures come from include/videos/demo_stats.py, the generator the demo seed uses, so a
+The figures come from include/demo/videos_stats.py, the generator the demo seed uses, so a
 video's numbers of a day are the same here and in the demo. A video has no rows before its
 publish day. The sandbox knows no channel's catalogue, so it needs the video filter.
 """
@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 from fastapi import Request
 
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from sandbox.errors import error_response, google_error
 from sandbox.malformed import malformed_records
 from sandbox.registry import SandboxApi

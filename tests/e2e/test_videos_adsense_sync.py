@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import requests
 
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from tests.e2e.conftest import run_dag, task_states
 
 T0 = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # interval [06-01 09:00, 06-02 09:00): day 2026-06-01

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from tests.e2e.conftest import run_dag, task_states
 
 T0 = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)  # interval [09:00, 10:00) of 2026-06-02

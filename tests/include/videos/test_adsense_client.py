@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from include.common.http import ApiClient, ApiError
 from include.common.validation import BatchReport
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from include.videos.adsense_client import AdSenseClient, DailyEarnings, account_name
 
 API = "adsense"

@@ -12,7 +12,7 @@ import requests
 
 from include.common.http import ApiClient
 from include.common.validation import TooManyMalformed
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from include.videos.adsense_client import AdSenseClient
 from include.videos.adsense_sync import sync_earnings
 

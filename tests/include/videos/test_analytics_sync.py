@@ -12,7 +12,7 @@ import pytest
 from include.common.http import ApiClient
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.common.validation import TooManyMalformed
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from include.videos.analytics_sync import sync_stats
 from include.videos.youtube_client import YouTubeAnalyticsClient
 

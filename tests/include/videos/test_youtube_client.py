@@ -9,7 +9,7 @@ import pytest
 
 from include.common.http import ApiClient, ApiError, RetryableApiError
 from include.common.validation import BatchReport
-from include.videos import demo_stats
+from include.demo import videos_stats as demo_stats
 from include.videos.youtube_client import MAX_FILTER_IDS, YouTubeAnalyticsClient
 
 API = "youtube_analytics"
