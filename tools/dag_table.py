@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,12 +47,9 @@ def render(dags) -> str:
 
 def load_dags():
     os.environ.setdefault("JOBYARD_ROOT", str(ROOT))
-    from airflow.dag_processing.dagbag import DagBag
+    from include.orchestration.dagbag import load_dags as parse_dags
 
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    if bag.import_errors:
-        sys.exit(f"import errors: {bag.import_errors}")
-    return bag.dags
+    return parse_dags(ROOT / "dags")
 
 
 def replace_table(text: str, table: str) -> str:
