@@ -9,13 +9,17 @@ at which SMTP stage a failure happened (see `SmtpSender.send`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -76,11 +80,99 @@ def message_id(dedupe_key: str, from_email: str) -> str:
     return f"<outbox.{digest}@{host}>"
 
 
+# -- inline images (charts) -----------------------------------------------------------------
+
+INLINE_IMAGES_KEY = "inline_images"  # the outbox row's payload key: {cid: {"mime", "data" (base64)}}
+INLINE_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/gif"})
+MAX_INLINE_BYTES = 512 * 1024  # per message, decoded: a report's charts, not a photo album
+_CID_REFERENCE = re.compile(r"""cid:([^"'\s)>]+)""")
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image shown in an email's HTML by `<img src="cid:{cid}">`, sent as a part of the
+    message's multipart/related (RFC 2387, RFC 2392), not as a link to an image host."""
+
+    cid: str
+    mime: str
+    data: bytes
+
+
+def inline_png(name: str, data: bytes) -> InlineImage:
+    """A PNG (e.g. from include.common.charts) with a Content-ID made of `name` and its
+    content hash: stable across reruns, distinct for different charts in one message."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", name):
+        raise ValueError(f"inline image name {name!r}: use 1-41 of a-z, 0-9 and '-'")
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError(f"inline image {name!r} is not a PNG")
+    return InlineImage(f"{name}.{hashlib.sha256(data).hexdigest()[:16]}@jobyard", "image/png", data)
+
+
+def inline_images_payload(images: tuple[InlineImage, ...] | list[InlineImage], html: str | None,
+                          what: str) -> dict:
+    """The outbox payload entry of `images` ({INLINE_IMAGES_KEY: {cid: {mime, data}}}),
+    after checking them against the rendered `html`: every image is referenced by a `cid:`
+    link and every `cid:` link has its image (a template/caller mismatch fails at enqueue,
+    not as a broken image in a customer's inbox). `what` names the message in errors."""
+    if not html:
+        raise ValueError(f"{what}: inline images need an HTML body")
+    cids = [image.cid for image in images]
+    if len(set(cids)) != len(cids):
+        raise ValueError(f"{what}: duplicate inline image content ids {sorted(cids)}")
+    for image in images:
+        if image.mime not in INLINE_MIME_TYPES:
+            raise ValueError(f"{what}: inline image {image.cid} has type {image.mime!r}, not one of "
+                             f"{sorted(INLINE_MIME_TYPES)}")
+    total = sum(len(image.data) for image in images)
+    if total > MAX_INLINE_BYTES:
+        raise ValueError(f"{what}: inline images are {total:,} bytes, more than {MAX_INLINE_BYTES:,}")
+    referenced = set(_CID_REFERENCE.findall(html))
+    if referenced != set(cids):
+        raise ValueError(f"{what}: the HTML references cid {sorted(referenced - set(cids))} without an image "
+                         f"and images {sorted(set(cids) - referenced)} are not referenced")
+    return {INLINE_IMAGES_KEY: {image.cid: {"mime": image.mime, "data": base64.b64encode(image.data).decode()}
+                                for image in images}}
+
+
+def inline_images_of(payload: dict | None) -> list[InlineImage]:
+    """The inline images stored in an outbox row's payload (none when it has none)."""
+    stored = (payload or {}).get(INLINE_IMAGES_KEY) or {}
+    try:
+        return [InlineImage(cid, part["mime"], base64.b64decode(part["data"], validate=True))
+                for cid, part in sorted(stored.items())]
+    except (KeyError, TypeError, binascii.Error) as exc:
+        raise ValueError(f"malformed {INLINE_IMAGES_KEY} in an outbox payload: {exc!r}") from exc
+
+
+def _html_part(html: str, images: list[InlineImage]) -> Message:
+    """The HTML body, wrapped with its images in a multipart/related when it has any."""
+    body = MIMEText(html, "html", _UTF8_QP)
+    if not images:
+        return body
+    related = MIMEMultipart("related", type="text/html")
+    related.attach(body)
+    for image in images:
+        part = MIMEImage(image.data, _subtype=image.mime.split("/", 1)[1])  # base64
+        part["Content-ID"] = f"<{image.cid}>"
+        part.add_header("Content-Disposition", "inline", filename=f"{image.cid.split('@', 1)[0]}."
+                        f"{image.mime.split('/', 1)[1].replace('jpeg', 'jpg')}")
+        related.attach(part)
+    return related
+
+
 def build_message(row: OutboxRow, from_email: str) -> Message:
-    """The multipart/alternative message of an outbox row (text first, HTML preferred).
+    """The multipart/alternative message of an outbox row (text first, HTML preferred); the
+    HTML with its inline images (payload `inline_images`) in a multipart/related:
+
+        multipart/alternative
+          text/plain
+          multipart/related          (only with inline images)
+            text/html                <img src="cid:...">
+            image/png                Content-ID: <...>
 
     Built with the compat32 classes: about 3x cheaper than `EmailMessage` (whose header
     registry parses every header it is given), which shows at thousands of messages."""
+    images = inline_images_of(row.payload) if row.body_html else []
     msg = MIMEMultipart("alternative") if row.body_html else MIMEText(row.body_text or "", "plain", _UTF8_QP)
     msg["From"] = formataddr((product_name(row.domain), from_email))
     msg["To"] = row.recipient
@@ -91,7 +183,7 @@ def build_message(row: OutboxRow, from_email: str) -> Message:
     msg["Auto-Submitted"] = "auto-generated"
     if row.body_html:
         msg.attach(MIMEText(row.body_text or "", "plain", _UTF8_QP))
-        msg.attach(MIMEText(row.body_html, "html", _UTF8_QP))
+        msg.attach(_html_part(row.body_html, images))
     return msg
 
 

@@ -59,7 +59,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from include.common.email import render_email
+from include.common.email import InlineImage, inline_images_payload, render_email
 from include.common.push import render_push
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,9 @@ class OutboxMessage:
     recipient: str  # email address or FCM device token
     template: str  # e.g. "platform/health_alert" -> include/common/templates/platform/health_alert.*.j2
     context: dict  # JSON-serialisable template variables
+    # Email only: images the HTML shows by <img src="cid:...">, e.g. charts (include/common/charts.py
+    # + email.inline_png); stored base64 in the row's payload, sent as a multipart/related.
+    images: tuple[InlineImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,12 @@ def _render(msg: OutboxMessage) -> tuple:
         if "@" not in msg.recipient:
             raise ValueError(f"outbox message {msg.dedupe_key!r}: {msg.recipient!r} is not an email address")
         email = render_email(msg.domain, msg.template, msg.context)
-        return (msg.dedupe_key, msg.channel, msg.domain, msg.recipient, email.subject, email.text, email.html, None)
+        payload = (json.dumps(inline_images_payload(msg.images, email.html, f"outbox message {msg.dedupe_key!r}"))
+                   if msg.images else None)
+        return (msg.dedupe_key, msg.channel, msg.domain, msg.recipient, email.subject, email.text, email.html,
+                payload)
+    if msg.images:
+        raise ValueError(f"outbox message {msg.dedupe_key!r}: a push cannot carry inline images")
     push = render_push(msg.domain, msg.template, msg.context)
     payload = json.dumps({"data": push.data}) if push.data else None
     return (msg.dedupe_key, msg.channel, msg.domain, msg.recipient, push.title, push.body, None, payload)
