@@ -66,7 +66,7 @@ def smtp_sender(smtp_port: int):
 def naive_rows(count: int, prefix: str) -> list:
     """The baseline's messages, rendered beforehand (the outbox renders at enqueue too)."""
     from include.common.email import render_email
-    from include.common.outbox import OutboxRow
+    from include.common.messages import OutboxRow
 
     rows = []
     for i in range(count):

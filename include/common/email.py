@@ -24,35 +24,16 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr, formatdate
-from typing import TYPE_CHECKING
 
 from include.common import templates
-
-if TYPE_CHECKING:
-    from include.common.outbox import OutboxRow
-
-# The product each domain's mail speaks for: the "From" name and the layout's header.
-PRODUCTS = {
-    "videos": "RedNote Analytics",
-    "social": "Social",
-    "music": "Music Charts",
-    "ads": "Ad Performance",
-    "fitness": "Fitness",
-    "platform": "jobyard operations",
-}
+from include.common.messages import OutboxRow
+from include.common.products import product_name
 
 # On the wire: CRLF, and headers folded only past RFC 5322's 998-character limit, so a long
 # X-Dedupe-Key stays verbatim instead of being RFC 2047-encoded to fit 78 columns.
 WIRE_POLICY = compat32.clone(linesep="\r\n", max_line_length=998)
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # readable bodies (quoted-printable), not base64
-
-
-def product_name(domain: str) -> str:
-    try:
-        return PRODUCTS[domain]
-    except KeyError:
-        raise ValueError(f"unknown domain {domain!r}; one of {sorted(PRODUCTS)}") from None
 
 
 @dataclass(frozen=True)

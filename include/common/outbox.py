@@ -8,6 +8,12 @@ was committed. Each message has a dedupe key built by the caller from recipient 
 period (e.g. ``digest:user42:2026-W03``); the key is UNIQUE and inserts use
 ``ON CONFLICT DO NOTHING``, so a rerun, retry or backfill of the job enqueues nothing new.
 
+**One database, on purpose.** That transaction is a transactional outbox: it only holds if
+`platform.outbox` lives in the same database as the domain's data, so every `<domain>_db`
+whose jobs enqueue points at the database of `platform_db` (checked by
+include/orchestration/connections.py `outbox_db`), and `enqueue` refuses a connection whose
+database has no `platform.outbox` (`OutboxMissingError`) instead of failing on the INSERT.
+
 **Delivery** (`deliver_pending`, run by the jobs and by the sweeper DAG
 `platform_deliver_notifications`). A row moves::
 
@@ -60,6 +66,7 @@ from typing import Any, Protocol
 import psycopg
 
 from include.common.email import InlineImage, inline_images_payload, render_email
+from include.common.messages import OutboxRow
 from include.common.push import render_push
 
 log = logging.getLogger(__name__)
@@ -80,22 +87,6 @@ class OutboxMessage:
     # Email only: images the HTML shows by <img src="cid:...">, e.g. charts (include/common/charts.py
     # + email.inline_png); stored base64 in the row's payload, sent as a multipart/related.
     images: tuple[InlineImage, ...] = ()
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """A claimed row, as senders see it."""
-
-    id: int
-    dedupe_key: str
-    channel: str
-    domain: str
-    recipient: str
-    subject: str | None
-    body_text: str | None
-    body_html: str | None
-    payload: dict | None
-    attempts: int
 
 
 @dataclass(frozen=True)
@@ -142,6 +133,11 @@ class UnavailableSender:
 
 # -- enqueue -----------------------------------------------------------------------------------
 
+class OutboxMissingError(RuntimeError):
+    """The database of the caller's connection has no `platform.outbox`: a configuration
+    error (the domain's database is not the platform's), not a transient one."""
+
+
 def _render(msg: OutboxMessage) -> tuple:
     """The row values of a message: (dedupe_key, channel, domain, recipient, subject,
     body_text, body_html, payload-json)."""
@@ -183,7 +179,13 @@ def enqueue(conn: psycopg.Connection, messages: Iterable[OutboxMessage]) -> int:
     ... SELECT FROM unnest(...) per 1,000 messages, not a query per row.
 
     A bad message (unknown channel, domain or template, missing template variable) raises
-    ValueError / a Jinja2 error before anything is inserted."""
+    ValueError / a Jinja2 error before anything is inserted; a database without
+    `platform.outbox` raises OutboxMissingError."""
+    if conn.execute("SELECT to_regclass('platform.outbox')").fetchone()[0] is None:
+        raise OutboxMissingError(
+            f"platform.outbox does not exist in database {conn.info.dbname!r} on {conn.info.host}:{conn.info.port}: "
+            "the outbox must be in the same database as the domain's data, so that a message commits with the "
+            "data that caused it. Point <domain>_db and platform_db at the same database (migrated to head).")
     rows: list[tuple] = []
     seen: set[str] = set()
     for msg in messages:

@@ -17,15 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
 from include.common import templates
-from include.common.email import product_name
-
-if TYPE_CHECKING:
-    from include.common.outbox import OutboxRow
+from include.common.messages import OutboxRow
+from include.common.products import product_name
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
