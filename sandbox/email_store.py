@@ -22,6 +22,26 @@ def _part_text(message: EmailMessage, subtype: str) -> str | None:
     return part.get_content() if part is not None else None
 
 
+def _content_id(part: EmailMessage) -> str | None:
+    """A part's Content-ID without its angle brackets (what a `cid:` URL names, RFC 2392)."""
+    value = part.get("Content-ID")
+    return str(value).strip().removeprefix("<").removesuffix(">") if value else None
+
+
+def inline_parts(message: EmailMessage) -> list[EmailMessage]:
+    """The non-multipart parts with a Content-ID: the images a `cid:` link in the HTML shows."""
+    return [part for part in message.walk() if not part.is_multipart() and _content_id(part)]
+
+
+def inline_part(raw: str, cid: str) -> tuple[str, bytes] | None:
+    """(content type, bytes) of the part of a stored message whose Content-ID is `cid`."""
+    message = email.message_from_string(raw, policy=policy.default)
+    for part in inline_parts(message):
+        if _content_id(part) == cid:
+            return part.get_content_type(), part.get_payload(decode=True) or b""
+    return None
+
+
 def parse_message(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> dict:
     """The JSON record of one message as received over SMTP (no id yet)."""
     message = email.message_from_bytes(raw, policy=policy.default)
@@ -40,6 +60,12 @@ def parse_message(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> dict:
             {"filename": part.get_filename(), "content_type": part.get_content_type(),
              "size": len(part.get_payload(decode=True) or b"")}
             for part in message.iter_attachments()
+        ],
+        # Related parts (cid: images), served by the HTML pages at /emails/{id}/cid/{cid}.
+        "inline": [
+            {"cid": _content_id(part), "content_type": part.get_content_type(),
+             "size": len(part.get_payload(decode=True) or b"")}
+            for part in inline_parts(message)
         ],
         "raw": raw.decode("utf-8", errors="replace"),
         "received_at": datetime.now(UTC).isoformat(),

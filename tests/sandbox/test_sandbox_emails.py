@@ -90,3 +90,28 @@ def test_emails_survive_a_restart_and_clearing_empties_the_file(start_sandbox, t
     control.clear_emails()
     assert control.emails() == []
     assert (tmp_path / "emails.jsonl").read_text() == ""
+
+
+def test_inline_cid_images_are_served_and_linked_from_the_html_page(sandbox, control, base_url):
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # the bytes matter here, not the picture
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "jobyard@localhost", "ada@creators.test", "With a chart"
+    message.set_content("Daily views: 2026-06-10 1,350")
+    message.add_alternative('<p>Chart:</p><img src="cid:views-30d.abc@jobyard" alt="chart">'
+                            "<img src='cid:missing@jobyard'>", subtype="html")
+    message.get_payload()[1].add_related(png, "image", "png", cid="<views-30d.abc@jobyard>", disposition="inline")
+    with smtplib.SMTP("127.0.0.1", sandbox.smtp_port, timeout=10) as smtp:
+        smtp.send_message(message)
+
+    [caught] = control.wait_for_emails(1)
+    assert caught["inline"] == [{"cid": "views-30d.abc@jobyard", "content_type": "image/png", "size": len(png)}]
+    assert 'src="cid:views-30d.abc@jobyard"' in caught["html"]  # the JSON keeps the HTML as sent
+
+    page = requests.get(f"{base_url}/emails/{caught['id']}", timeout=10)
+    assert f'<img src="/emails/{caught["id"]}/cid/views-30d.abc@jobyard" alt="chart">' in page.text
+    assert "cid:" not in page.text
+    image = requests.get(f"{base_url}/emails/{caught['id']}/cid/views-30d.abc@jobyard", timeout=10)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png" and image.content == png
+    missing = requests.get(f"{base_url}/emails/{caught['id']}/cid/missing@jobyard", timeout=10)
+    assert missing.status_code == 404 and "no part with Content-ID <missing@jobyard>" in missing.text
+    assert requests.get(f"{base_url}/emails/999999/cid/views-30d.abc@jobyard", timeout=10).status_code == 404
