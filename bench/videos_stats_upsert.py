@@ -4,7 +4,7 @@ with the staged merge against the seed's per-row loop, in the same run.
 On a fresh app database (10,200 videos):
 
 1. merge, first load: the 1M rows streamed (generated in Python as the API client yields
-   them) through include/videos/repository/stats: binary COPY into the staging table, ONE
+   them) through include/videos/repository/analytics_sync.py: binary COPY into the staging table, ONE
    `INSERT ... ON CONFLICT DO UPDATE ... WHERE (...) IS DISTINCT FROM (...)`, commit;
 2. merge, rerun of the same rows: must write 0 rows;
 3. merge with 10% of the rows changed: must update exactly those;
@@ -54,7 +54,7 @@ def generated(video_ids: list[int], version: int) -> Iterator[tuple]:
 def merge_pass(dsn: str, video_ids: list[int], version: int) -> dict:
     import psycopg
 
-    from include.videos.repository import stats
+    from include.videos.repository import analytics_sync as stats
 
     with psycopg.connect(dsn) as conn:
         started = time.perf_counter()

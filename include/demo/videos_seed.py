@@ -21,7 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from include.demo import videos_stats as demo_stats
-from include.videos.repository import stats as stats_repository
+from include.videos.repository import analytics_sync as stats_repository
 
 EMAIL_DOMAIN = "demo.videos.jobyard.local"
 ADSENSE_ACCOUNT = "accounts/pub-7052138940016523"  # the dev `adsense_api` connection's account_id

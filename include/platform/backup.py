@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from include.platform import repository
+from include.platform.repository import backup as repository
 
 
 class BackupError(RuntimeError):

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from include.common.outbox import OutboxMessage, enqueue
-from include.platform import repository
+from include.platform.repository import health as repository
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import psycopg
 
 from include.common.outbox import OutboxMessage, enqueue
 from include.common.outbox import message as outbox_message
-from include.social.repository import users
+from include.social.repository import welcome as repository
 
 TEMPLATE = "social/welcome"
 
@@ -34,7 +34,7 @@ def queue_welcome(conn: psycopg.Connection, user_id: int) -> dict:
     Returns {"user_id", "queued": True, "dedupe_key"} when it was queued now, or
     {"user_id", "queued": False, "reason": "already sent or queued on <date>", "status",
     "dedupe_key"} when a previous request queued it. Raises UnknownUser for an unknown id."""
-    user = users.get_user(conn, user_id)
+    user = repository.get_user(conn, user_id)
     if user is None:
         raise UnknownUser(user_id)
     key = dedupe_key(user_id)

@@ -14,7 +14,7 @@ import psycopg
 
 from include.common.validation import BatchReport
 from include.videos.adsense_client import AdSenseClient, account_name
-from include.videos.repository import adsense as repository
+from include.videos.repository import adsense_sync as repository
 
 log = logging.getLogger(__name__)
 

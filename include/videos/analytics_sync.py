@@ -22,7 +22,7 @@ import psycopg
 
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.common.validation import BatchReport
-from include.videos.repository import stats as repository
+from include.videos.repository import analytics_sync as repository
 from include.videos.youtube_client import MAX_FILTER_IDS, YouTubeAnalyticsClient
 
 log = logging.getLogger(__name__)

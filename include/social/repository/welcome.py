@@ -1,5 +1,5 @@
-"""SQL of the social users one at a time (the welcome email): the user, and whether a
-message with a given dedupe key is already in the outbox."""
+"""SQL of the welcome email (include/social/welcome.py): the user it welcomes. Whether the
+message is already queued is the outbox's to say (include/common/outbox.py)."""
 
 from __future__ import annotations
 
