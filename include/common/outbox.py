@@ -133,9 +133,9 @@ class UnavailableSender:
 
 # -- enqueue -----------------------------------------------------------------------------------
 
-class OutboxMissingError(RuntimeError):
+class OutboxMissingError(LookupError):
     """The database of the caller's connection has no `platform.outbox`: a configuration
-    error (the domain's database is not the platform's), not a transient one."""
+    error (the domain's database is not the platform's), so retrying cannot help."""
 
 
 def _render(msg: OutboxMessage) -> tuple:

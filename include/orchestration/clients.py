@@ -1,4 +1,14 @@
-"""Airflow connection ids -> HTTP API clients and the shared rate limiter.
+"""Airflow connection ids -> HTTP API clients, their validated settings, and the shared rate limiter.
+
+**This is the one way a task gets an external API.** `api(conn_id, Settings)` reads the
+connection once and returns a configured ApiClient plus the connection's API-specific extras
+as a frozen settings dataclass (`AdSenseSettings`, `YouTubeSettings`, `LlmSettings`; music,
+ads and fitness add theirs here, each with a `from_extra(extra)` classmethod that raises
+ValueError naming the field). `api_connection(...)` gives the same without building the
+client, for a task that needs several clients (one per thread) or whose connection is
+optional (`optional=True` -> None when it is not defined). DAG files never call `BaseHook`.
+A missing connection or a missing or bad field fails the task at once, without retries
+(`ConnectionConfigError`, an AirflowFailException), naming the connection and the field.
 
 Connections and variables are read inside these functions, i.e. at task run time, never at
 DAG parse time.
@@ -24,17 +34,114 @@ HTTP API connections (conn_type http) use:
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import redis
 
 from include.common.http import ApiClient
 from include.common.rate_limit import SOCKET_TIMEOUTS, RedisRateLimiter, limit_for
 from include.orchestration import variables
+from include.orchestration.connections import ConnectionConfigError
 
 REDIS_CONN_ID = "redis_default"
 RATE_LIMITS_VARIABLE = "rate_limits"
-_REDIS_SSL_EXTRAS = ("ssl", "ssl_cert_reqs", "ssl_ca_certs", "ssl_keyfile", "ssl_certfile", "ssl_check_hostname")
+YOUTUBE_MAX_PAGE_SIZE = 10_000  # rows per report page; the default is 5,000, more is one very large response
+
+
+# -- settings: the API-specific extras of a connection, validated -------------------------------
+
+def _required_text(extra: Mapping[str, Any], key: str, hint: str = "") -> str:
+    value = extra.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"extra.{key} is required{f' ({hint})' if hint else ''}, got {value!r}")
+    return value.strip()
+
+
+def _integer(extra: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = extra.get(key, default)
+    if isinstance(value, str) and value.strip().isdigit():  # the connection form stores text
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"extra.{key} must be an integer {low}..{high}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class AdSenseSettings:
+    """`adsense_api`: extra `account_id` (pub-..., required), `currency_code` (ISO 4217, optional)."""
+
+    account_id: str
+    currency_code: str | None = None
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> AdSenseSettings:
+        from include.videos.adsense_client import account_name
+
+        account_id = _required_text(extra, "account_id", "pub-1234567890123456")
+        try:
+            account_name(account_id)
+        except ValueError as exc:
+            raise ValueError(f"extra.account_id: {exc}") from None
+        currency = extra.get("currency_code")
+        if currency is not None and not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
+            raise ValueError(f"extra.currency_code must be a 3-letter ISO 4217 code such as USD, got {currency!r}")
+        return cls(account_id, currency)
+
+
+@dataclass(frozen=True)
+class YouTubeSettings:
+    """`videos_analytics_api`: extra `ids` (default `channel==MINE`), `page_size` (1..10,000, default 5,000)."""
+
+    ids: str
+    page_size: int
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> YouTubeSettings:
+        from include.videos.youtube_client import DEFAULT_PAGE_SIZE
+
+        ids = extra.get("ids", "channel==MINE")
+        if not isinstance(ids, str) or not re.fullmatch(r"(channel|contentOwner)==\S+", ids):
+            raise ValueError(f"extra.ids must be channel==MINE, channel==<id> or contentOwner==<id>, got {ids!r}")
+        return cls(ids, _integer(extra, "page_size", DEFAULT_PAGE_SIZE, 1, YOUTUBE_MAX_PAGE_SIZE))
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """`llm_default`: extra `model` (required), the chat-completions model name."""
+
+    model: str
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> LlmSettings:
+        return cls(_required_text(extra, "model", "the chat-completions model name"))
+
+
+S = TypeVar("S")
+
+
+# -- the connection -> client ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApiConnection(Generic[S]):
+    """An API connection read once: its settings, and `client()` to build ApiClients from it."""
+
+    conn_id: str
+    base_url: str
+    settings: S
+    client_kwargs: dict[str, Any] = field(default_factory=dict)
+    rate_limit: str | None = None
+
+    def client(self, **kwargs: Any) -> ApiClient:
+        """A new ApiClient (one per thread: its session is not thread-safe); `kwargs` override
+        the connection (e.g. `auth=` a signing AuthBase, `sleep=`)."""
+        settings = dict(self.client_kwargs)
+        if self.rate_limit and "rate_limiter" not in kwargs:
+            settings["rate_limiter"] = rate_limiter(self.rate_limit)
+        settings.update(kwargs)
+        return ApiClient(self.base_url, **settings)
 
 
 def base_url(host: str | None, schema: str | None, port: int | None) -> str:
@@ -48,7 +155,8 @@ def base_url(host: str | None, schema: str | None, port: int | None) -> str:
 
 def auth_settings(extra: dict[str, Any], login: str | None, password: str | None,
                   conn_id: str) -> dict[str, Any]:
-    """ApiClient `headers`/`auth` for a connection's `extra.auth` (see the module docstring)."""
+    """ApiClient `headers`/`auth` for a connection's `extra.auth` (see the module docstring).
+    Raises ConnectionConfigError (a ValueError that fails the task without retries)."""
     mode = extra.get("auth", "none" if not password else None)
     headers: dict[str, str] = dict(extra.get("headers") or {})
     if mode == "bearer":
@@ -60,45 +168,88 @@ def auth_settings(extra: dict[str, Any], login: str | None, password: str | None
     elif mode == "basic":
         return {"headers": headers, "auth": (login or "", password or "")}
     elif mode is None:
-        raise ValueError(f"connection {conn_id!r} has a password but no extra.auth "
-                         "(bearer, api_key or basic)")
+        raise ConnectionConfigError(f"connection {conn_id!r} has a password but no extra.auth "
+                                    "(bearer, api_key or basic)")
     elif mode != "none":
-        raise ValueError(f"connection {conn_id!r}: extra.auth must be bearer, api_key, basic or "
-                         f"none, got {mode!r}")
+        raise ConnectionConfigError(f"connection {conn_id!r}: extra.auth must be bearer, api_key, basic or "
+                                    f"none, got {mode!r}")
     return {"headers": headers}
 
 
-def api_client(conn_id: str, **kwargs: Any) -> ApiClient:
-    """An ApiClient configured by the Airflow connection `conn_id`; `kwargs` override it
-    (e.g. `auth=` a signing AuthBase, `sleep=`)."""
-    from airflow.sdk import BaseHook
+def _seconds(extra: Mapping[str, Any], key: str, default: float) -> float:
+    value = extra.get(key, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not seconds > 0:
+        raise ValueError(f"extra.{key} must be a positive number of seconds, got {value!r}")
+    return seconds
 
-    conn = BaseHook.get_connection(conn_id)
+
+def api_connection(conn_id: str, settings: type[S] | None = None, *,
+                   optional: bool = False) -> ApiConnection[S] | None:
+    """The API connection `conn_id`, read and validated once, with `settings.from_extra(extra)`
+    (None without a settings class). A connection that is not defined is None when `optional`,
+    else fails the task."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        if optional:
+            return None
+        raise ConnectionConfigError(f"connection {conn_id!r} is not defined") from None
     extra = conn.extra_dejson
-    settings: dict[str, Any] = {
-        **auth_settings(extra, conn.login, conn.password, conn_id),
-        "timeout": (float(extra.get("connect_timeout", 5)), float(extra.get("read_timeout", 30))),
-    }
-    for key in ("max_attempts", "max_retry_after"):
-        if key in extra:
-            settings[key] = extra[key]
-    if extra.get("rate_limit") and "rate_limiter" not in kwargs:
-        settings["rate_limiter"] = rate_limiter(extra["rate_limit"])
-    settings.update(kwargs)
-    return ApiClient(base_url(conn.host, conn.schema, conn.port), **settings)
+    try:
+        client_kwargs: dict[str, Any] = {
+            **auth_settings(extra, conn.login, conn.password, conn_id),
+            "timeout": (_seconds(extra, "connect_timeout", 5), _seconds(extra, "read_timeout", 30)),
+        }
+        if "max_attempts" in extra:
+            client_kwargs["max_attempts"] = _integer(extra, "max_attempts", 5, 1, 20)
+        if "max_retry_after" in extra:
+            client_kwargs["max_retry_after"] = _seconds(extra, "max_retry_after", 300)
+        url = base_url(conn.host, conn.schema, conn.port)
+        parsed = settings.from_extra(extra) if settings is not None else None
+    except ConnectionConfigError:
+        raise
+    except ValueError as exc:
+        raise ConnectionConfigError(f"connection {conn_id!r}: {exc}") from None
+    return ApiConnection(conn_id, url, parsed, client_kwargs, extra.get("rate_limit") or None)
+
+
+def api(conn_id: str, settings: type[S] | None = None, **kwargs: Any) -> tuple[ApiClient, S]:
+    """A configured ApiClient of `conn_id` and its validated settings (see the module docstring);
+    `kwargs` override the connection's client options."""
+    connection = api_connection(conn_id, settings)
+    return connection.client(**kwargs), connection.settings
+
+
+def api_client(conn_id: str, **kwargs: Any) -> ApiClient:
+    """An ApiClient configured by the Airflow connection `conn_id` (no API-specific settings)."""
+    return api(conn_id, **kwargs)[0]
+
+
+def redis_client(conn_id: str = REDIS_CONN_ID) -> redis.Redis:
+    """The Redis client of `conn_id`, as the redis provider's RedisHook builds it (host, port,
+    login, password, extra db and ssl*), with the limiter's socket timeouts."""
+    from airflow.providers.redis.hooks.redis import RedisHook
+
+    client = RedisHook(redis_conn_id=conn_id).get_conn()
+    if not isinstance(client, redis.Redis):
+        raise ConnectionConfigError(f"connection {conn_id!r}: extra.cluster is not supported for rate limits "
+                                    "(the buckets live on one Redis); point it at a single Redis")
+    # RedisHook.get_conn() takes no socket timeouts, and without them a limiter call on a hung
+    # Redis blocks the task. Its pool opens connections lazily from connection_kwargs, so setting
+    # them before the first command gives every connection the limiter's timeouts.
+    client.connection_pool.connection_kwargs.update(SOCKET_TIMEOUTS)
+    return client
 
 
 def rate_limiter(api: str, *, conn_id: str = REDIS_CONN_ID, **kwargs: Any) -> RedisRateLimiter:
-    """The shared limiter of `api` on the Redis of `conn_id` (fields as the redis provider's
-    RedisHook reads them: host, port, login, password, extra db and ssl*), with limits from
-    the `rate_limits` variable (JSON, optional) over the defaults."""
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(conn_id)
-    extra = conn.extra_dejson
-    password = None if str(conn.password).lower() in ("none", "false", "") else conn.password
-    ssl = {k: extra[k] for k in _REDIS_SSL_EXTRAS if k in extra}
-    client = redis.Redis(host=conn.host or "localhost", port=conn.port or 6379, db=int(extra.get("db") or 0),
-                         username=conn.login or None, password=password, **ssl, **SOCKET_TIMEOUTS)
-    limits = variables.get(RATE_LIMITS_VARIABLE, {})
-    return RedisRateLimiter(client, api, limit_for(api, limits), **kwargs)
+    """The shared limiter of `api` on the Redis of `conn_id`, with limits from the
+    `rate_limits` variable (JSON, optional) over the defaults."""
+    limits = variables.get_json(RATE_LIMITS_VARIABLE, {})
+    return RedisRateLimiter(redis_client(conn_id), api, limit_for(api, limits), **kwargs)
