@@ -56,4 +56,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE platform.backups, platform.health_state, platform.health_readings")
+    # The schemas upgrade() made, except platform: env.py keeps Alembic's version table there.
+    # No CASCADE: a schema still holding something means a later downgrade left it behind.
+    op.execute(f"DROP SCHEMA IF EXISTS {', '.join(d for d in DOMAINS if d != 'platform')}")
 
