@@ -28,7 +28,7 @@ from include.demo import videos_stats as demo_stats
 from sandbox.errors import error_response, google_error
 from sandbox.malformed import malformed_records
 from sandbox.registry import SandboxApi
-from sandbox.request_parsing import bearer_token
+from sandbox.request_parsing import bearer_token, google_get_params
 
 api = SandboxApi(name="adsense", error_body=google_error)
 
@@ -83,7 +83,8 @@ def _ymd(day: date) -> dict:
     return {"year": day.year, "month": day.month, "day": day.day}
 
 
-@api.router.get("/v2/accounts/{account}/reports:generate")
+# POST: the GET as Google also takes it, overridden (see google_get_params).
+@api.router.api_route("/v2/accounts/{account}/reports:generate", methods=["GET", "POST"])
 async def generate_report(account: str, request: Request):
     if bearer_token(request) is None:
         return error_response(401, google_error(
@@ -91,7 +92,9 @@ async def generate_report(account: str, request: Request):
                  "token, login cookie or other valid authentication credential."))
     if not ACCOUNT.match(account):
         return error_response(404, google_error(404, f"Account accounts/{account} not found."))
-    params = request.query_params
+    params = await google_get_params(request)
+    if params is None:  # a POST without X-HTTP-Method-Override: GET
+        return error_response(404, google_error(404, "Method not found."))
     try:
         start, end = _range(params)
         dimensions = params.getlist("dimensions")

@@ -24,7 +24,7 @@ from include.demo import videos_stats as demo_stats
 from sandbox.errors import error_response, google_error
 from sandbox.malformed import malformed_records
 from sandbox.registry import SandboxApi
-from sandbox.request_parsing import bearer_token
+from sandbox.request_parsing import bearer_token, google_get_params
 
 api = SandboxApi(name="youtube_analytics", error_body=google_error)
 
@@ -120,13 +120,16 @@ def _sorted(rows: list[list], columns: list[str], sort: list[str]) -> list[list]
     return rows
 
 
-@api.router.get("/v2/reports")
+# POST: the GET as Google also takes it, overridden (see google_get_params).
+@api.router.api_route("/v2/reports", methods=["GET", "POST"])
 async def query_report(request: Request):
     if bearer_token(request) is None:
         return error_response(401, google_error(
             401, "Request is missing required authentication credential. Expected OAuth 2 access "
                  "token, login cookie or other valid authentication credential."))
-    params = request.query_params
+    params = await google_get_params(request)
+    if params is None:  # a POST without X-HTTP-Method-Override: GET
+        return error_response(404, google_error(404, "Method not found."))
     try:
         if not IDS.match(params.get("ids", "")):
             raise BadQuery("Invalid value for parameter ids: expected channel==MINE or channel==<channel id>")
