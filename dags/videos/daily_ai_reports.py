@@ -12,7 +12,7 @@ facts, or an API failure after retries, is replaced by the deterministic templat
 (`narrative_source='template'`, `fallback_reason` says why); without the `llm_default`
 connection every narrative is the template's. Each creator gets one email for D (outbox key
 `videos-report:<creator_id>:<D>`): their videos' facts and narratives with a 30-day chart
-of views (inline SVG). LLM calls run at most `videos_report_llm_concurrency` (default 4) at
+of views (an inline PNG). LLM calls run at most `videos_report_llm_concurrency` (default 4) at
 a time.
 
 - **Owner:** videos

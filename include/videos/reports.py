@@ -34,12 +34,13 @@ from typing import Protocol
 
 import psycopg
 
+from include.common.charts import bar_chart_png
+from include.common.email import inline_png
 from include.common.http import ApiError
 from include.common.outbox import OutboxMessage, enqueue
 from include.common.time_budget import TimeBudget, run_batches
 from include.videos import narrative as words
 from include.videos.llm_client import LlmAnswerError
-from include.videos.report_chart import bar_chart_svg, sparkline_svg
 from include.videos.repository import reports as repository
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,9 @@ def _video_context(row: dict, story: Narrative) -> dict:
         "keywords": shown["keywords"],
         "narrative": story.text,
         "narrative_source": story.source,
-        "sparkline_svg": sparkline_svg(row["views_series"]),
+        # A number, not a per-video sparkline: one image part per video would grow each email
+        # (and outbox row) with the creator's catalogue; the 30-day chart shows the shape.
+        "views_30d": words.fmt_int(sum(v for v in row["views_series"] if v is not None)),
     }
 
 
@@ -166,6 +169,11 @@ def creator_email(rows: list[dict], stories: list[Narrative], day: date) -> Outb
     with_stats.sort(key=lambda pair: (-pair[0]["facts"]["views"], pair[0]["video_id"]))
     chart_start = day - timedelta(days=repository.CHART_DAYS - 1)
     total = sum(r["facts"]["views"] for r, _ in with_stats)
+    daily = _daily_totals([r["views_series"] for r in rows])
+    title = f"Daily views of your videos, {chart_start} to {day}"
+    # A PNG part, not inline SVG (Gmail and Outlook strip SVG); the numbers are in the text part too.
+    chart = inline_png("views-30d", bar_chart_png(daily, chart_start, title=title))
+    peak = max((v for v in daily if v is not None), default=0)
     context = {
         "creator_name": first["creator_name"],
         "day": day.isoformat(),
@@ -173,12 +181,14 @@ def creator_email(rows: list[dict], stories: list[Narrative], day: date) -> Outb
         "video_count": len(with_stats),
         "without_stats": [r["facts"]["title"] for r in rows if r["facts"]["views"] is None],
         "chart_first_day": chart_start.isoformat(),
-        "chart_svg": bar_chart_svg(_daily_totals([r["views_series"] for r in rows]), chart_start,
-                                   title=f"Daily views of your videos, {chart_start} to {day}"),
+        "chart_cid": chart.cid,
+        "chart_alt": f"{title}: max {words.fmt_int(peak)} views/day",
+        "chart_days": [{"day": (chart_start + timedelta(days=i)).isoformat(),
+                        "views": "no data" if v is None else words.fmt_int(v)} for i, v in enumerate(daily)],
         "videos": [_video_context(r, s) for r, s in with_stats],
     }
     return OutboxMessage(dedupe_key(first["creator_id"], day), "email", "videos", first["creator_email"],
-                         TEMPLATE, context)
+                         TEMPLATE, context, images=(chart,))
 
 
 def creator_emails(rows: list[dict], stories: list[Narrative], day: date) -> list[OutboxMessage]:

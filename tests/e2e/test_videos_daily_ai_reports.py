@@ -89,8 +89,13 @@ def test_reports_stored_and_one_email_per_creator(repo_dags, sandbox, catalogue,
     [ada] = sandbox.emails(to=catalogue["email"]["ada"])
     assert ada["dedupe_key"] == f"videos-report:{catalogue['creators']['ada']}:2026-07-20"
     assert ada["subject"] == "Your videos on 2026-07-20: 398 views"
-    assert "<svg" in ada["html"] and "Daily views of your videos, 2026-06-21 to 2026-07-20" in ada["html"]
-    assert "max 398 views/day" in ada["html"]  # 149 + 249 on D, the peak of the 30 days
+    assert "Daily views of your videos, 2026-06-21 to 2026-07-20" in ada["html"]
+    assert "max 398 views/day" in ada["html"]  # the chart's alt text: 149 + 249 on D, the peak of the 30 days
+    # the chart arrived as a PNG part of the message, named by the HTML's cid: link (no SVG)
+    [chart] = ada["inline"]
+    assert chart["content_type"] == "image/png" and 0 < chart["size"] < 60 * 1024
+    assert f'src="cid:{chart["cid"]}"' in ada["html"] and "<svg" not in ada["html"]
+    assert {"  2026-07-20  398", "  2026-06-21  340"} <= set(ada["text"].splitlines())  # the numbers too
     assert stored["tour"]["narrative"] in ada["text"]
     [bo] = sandbox.emails(to=catalogue["email"]["bo"])
     assert "(standard summary)" in bo["text"]
@@ -129,4 +134,5 @@ def test_without_llm_connection_the_template_is_used(repo_dags, sandbox, catalog
                                                   "on 2026-07-18.")
     assert sandbox.requests("llm") == []
     [mail] = sandbox.emails(to=catalogue["email"]["bo"])
-    assert mail["subject"] == "Your videos on 2026-07-18: 347 views" and "<svg" in mail["html"]
+    assert mail["subject"] == "Your videos on 2026-07-18: 347 views"
+    assert [part["content_type"] for part in mail["inline"]] == ["image/png"]

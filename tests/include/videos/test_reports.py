@@ -4,11 +4,14 @@ numbers are the facts'; the template and its reason otherwise; one email per cre
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
+from PIL import Image
 
+from include.common.email import inline_images_of
 from include.common.http import ApiClient
 from include.videos import reports
 from include.videos.llm_client import ChatClient
@@ -98,9 +101,9 @@ def _reports(dsn) -> dict[int, dict]:
 
 def _outbox(dsn) -> dict[str, dict]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT dedupe_key, recipient, subject, body_text, body_html FROM platform.outbox"
-                            ).fetchall()
-    return {r[0]: {"recipient": r[1], "subject": r[2], "text": r[3], "html": r[4]} for r in rows}
+        rows = conn.execute("SELECT dedupe_key, recipient, subject, body_text, body_html, payload "
+                            "FROM platform.outbox").fetchall()
+    return {r[0]: {"recipient": r[1], "subject": r[2], "text": r[3], "html": r[4], "payload": r[5]} for r in rows}
 
 
 def test_facts_of_hand_built_videos(db, catalogue):
@@ -161,8 +164,16 @@ def test_llm_narratives_are_kept_invented_numbers_fall_back(db, catalogue, chat_
     ada = mails[f"videos-report:{creators['A']}:2026-06-10"]
     assert ada["recipient"] == "ada@creators.test"
     assert ada["subject"] == "Your videos on 2026-06-10: 1,350 views"
-    assert ada["html"].count("<svg") == 3  # the 30-day chart and a sparkline per video with stats
-    assert "max 1,350 views/day" in ada["html"] and "2026-05-12" in ada["html"]
+    # the 30-day chart: one PNG part, shown by its cid (no SVG: Gmail and Outlook strip it)
+    [chart] = inline_images_of(ada["payload"])
+    assert "<svg" not in ada["html"] and ada["html"].count('src="cid:') == 1
+    assert f'src="cid:{chart.cid}"' in ada["html"] and chart.mime == "image/png" and len(chart.data) < 60 * 1024
+    assert Image.open(io.BytesIO(chart.data)).size == (1120, 360)
+    assert "max 1,350 views/day" in ada["html"] and "2026-05-12" in ada["html"]  # the image's alt text
+    # its numbers are in the text part too, day by day (D-29: food only; D-2: food + quiet)
+    assert "  2026-05-12  500\n" in ada["text"] and "  2026-06-08  1,070\n" in ada["text"]
+    assert "  2026-06-10  1,350\n" in ada["text"]
+    assert ">19,250</td>" in ada["html"] and ">100</td>" in ada["html"]  # views of the last 30 days per video
     assert food["narrative"] in ada["text"] and "+250 (+25.00%)" in ada["text"]
     assert "No statistics yet for 2026-06-10: Quiet video." in ada["text"]
     assert ada["text"].index("Street food tour") < ada["text"].index("Second video")  # most viewed first
