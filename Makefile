@@ -39,8 +39,10 @@ lint: $(STAMP)
 migrate: $(STAMP)
 	$(PY) -m tools.devenv migrate
 
+# Replaces the demo data (`make run` seeds only an empty database); RESET=1 first empties every
+# table of the domains, job results included.
 seed: $(STAMP)
-	$(PY) -m tools.devenv seed --scale $(SCALE)
+	$(PY) -m tools.devenv seed --scale $(SCALE) $(if $(filter 1,$(RESET)),--reset)
 
 # Regenerates the DAG table of README.md from the DagBag (a test checks it is current).
 dag-table: $(STAMP)

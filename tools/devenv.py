@@ -8,8 +8,12 @@ Database choice, in order:
 1. `JOBYARD_PG_URL` (a server URL such as postgresql://user:pw@host:5432/) if given;
 2. a PostgreSQL answering on 127.0.0.1:5432 (user `postgres`);
 3. an embedded PostgreSQL (the `pgserver` wheel) under the state folder.
-The project's own databases (`jobyard_airflow`, `jobyard`) are created on that server.
-Redis: `JOBYARD_REDIS_URL`, else 127.0.0.1:6379, else a `redis-server` started on a free port.
+The project's own databases (`jobyard_airflow`, `jobyard`; `JOBYARD_AIRFLOW_DB` / `JOBYARD_APP_DB`
+name others) are created on that server.
+Redis: `JOBYARD_REDIS_URL`, else 127.0.0.1:6379 (`JOBYARD_REDIS_PORT_PROBE=0` skips that probe),
+else a `redis-server` started on a free port, recorded in `<state>/redis.json` and stopped by
+`stop_started_redis()` (`make stop`, the end of a test session).
+`JOBYARD_AIRFLOW_HOME` overrides `AIRFLOW_HOME` (default `<state>/airflow`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +48,17 @@ def state_dir() -> Path:
     path = Path(os.environ.get("JOBYARD_STATE", ROOT / ".state"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The start time of a process (clock ticks since boot, /proc/<pid>/stat field 22), or None
+    when it is gone: with the pid it identifies a process (pids are reused, this pair is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after its last ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def log(msg: str) -> None:
@@ -174,8 +190,9 @@ def redis_url(required: bool = False) -> str | None:
     explicit = os.environ.get("JOBYARD_REDIS_URL")
     if explicit:
         return explicit
-    if _port_open("127.0.0.1", 6379):
-        return "redis://127.0.0.1:6379/0"
+    probe = int(os.environ.get("JOBYARD_REDIS_PORT_PROBE", "6379"))
+    if probe and _port_open("127.0.0.1", probe):
+        return f"redis://127.0.0.1:{probe}/0"
     started = state_dir() / "redis.json"
     if started.exists():
         port = json.loads(started.read_text())["port"]
@@ -191,19 +208,46 @@ def redis_url(required: bool = False) -> str | None:
             )
         return None
     port = free_port()
+    pidfile = state_dir() / "redis.pid"
+    pidfile.unlink(missing_ok=True)
     subprocess.run(
         [binary, "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", str(state_dir()),
+         "--appendonly", "no", "--dir", str(state_dir()), "--pidfile", str(pidfile),
          "--logfile", str(state_dir() / "redis.log")],
         check=True,
     )
     for _ in range(50):
-        if _port_open("127.0.0.1", port):
+        if _port_open("127.0.0.1", port) and pidfile.exists():
             break
         time.sleep(0.1)
-    started.write_text(json.dumps({"port": port}))
-    log(f"started redis-server on 127.0.0.1:{port}")
+    else:
+        sys.exit(f"redis-server did not start on 127.0.0.1:{port}; see {state_dir() / 'redis.log'}")
+    pid = int(pidfile.read_text())
+    # pid + start time: whoever stops it later (make stop, the test session) kills only this one.
+    started.write_text(json.dumps({"port": port, "pid": pid, "start": proc_start_time(pid)}))
+    log(f"started redis-server on 127.0.0.1:{port} (pid {pid})")
     return f"redis://127.0.0.1:{port}/0"
+
+
+def stop_started_redis(timeout: float = 5) -> int | None:
+    """Stop the redis-server that redis_url() started in this state folder, if it is still that
+    process; returns its pid, or None when there was none."""
+    started = state_dir() / "redis.json"
+    if not started.exists():
+        return None
+    info = json.loads(started.read_text())
+    pid = info.get("pid")
+    if pid is not None and proc_start_time(pid) == info.get("start"):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while proc_start_time(pid) == info["start"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc_start_time(pid) == info["start"]:
+            os.kill(pid, signal.SIGKILL)
+        log(f"stopped redis-server on 127.0.0.1:{info['port']} (pid {pid})")
+    started.unlink(missing_ok=True)
+    (state_dir() / "redis.pid").unlink(missing_ok=True)
+    return pid
 
 
 # --- Airflow environment -------------------------------------------------------------------
@@ -290,7 +334,7 @@ def airflow_env(airflow_db_url: str, app_db_url: str, redis: str | None,
                 home: Path | None = None) -> dict[str, str]:
     """Environment for every Airflow process (make targets and tests alike)."""
     keys = install_secrets()
-    home = home or state_dir() / "airflow"
+    home = home or Path(os.environ.get("JOBYARD_AIRFLOW_HOME", state_dir() / "airflow"))
     home.mkdir(parents=True, exist_ok=True)
     env = {
         "JOBYARD_ROOT": str(ROOT),
@@ -323,8 +367,8 @@ def connection_env(conns: dict[str, dict], vars_: dict[str, str]) -> dict[str, s
 def resolve() -> dict[str, str]:
     """Pick the servers, create the project's databases, and return the Airflow environment."""
     server = server_url()
-    airflow_db = ensure_database(server, AIRFLOW_DB)
-    app_db = ensure_database(server, APP_DB)
+    airflow_db = ensure_database(server, os.environ.get("JOBYARD_AIRFLOW_DB", AIRFLOW_DB))
+    app_db = ensure_database(server, os.environ.get("JOBYARD_APP_DB", APP_DB))
     return airflow_env(airflow_db, app_db, redis_url())
 
 
@@ -362,18 +406,56 @@ def setup(env: dict[str, str]) -> None:
     log(f"databases migrated, connections/variables/pools loaded in {time.monotonic() - t0:.1f}s")
 
 
-def seed(app_db_url: str, scale: int = 1) -> None:
-    """Load the demo data of every domain (idempotent: a second run replaces it)."""
+def _domain_tables(conn) -> list[str]:
+    """The tables of the domains' schemas, Alembic's version table (in `platform`) excepted."""
+    rows = conn.execute(
+        "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_tables"
+        " WHERE schemaname = ANY(%s) AND tablename <> 'alembic_version' ORDER BY 1",
+        (list(DOMAINS),)).fetchall()
+    return [r[0] for r in rows]
+
+
+def app_db_has_data(app_db_url: str) -> bool:
+    """Whether any table of the domains' schemas has a row (demo data, job results, outbox...).
+    Migrations insert no rows, so a fresh database answers False."""
+    from include.common.db import connect
+
+    with connect(app_db_url) as conn:
+        return any(conn.execute(f"SELECT EXISTS (SELECT FROM {t})").fetchone()[0] for t in _domain_tables(conn))
+
+
+def seed(app_db_url: str, scale: int = 1, reset: bool = False) -> dict[str, int]:
+    """Load the demo data of every domain, replacing the previous demo data (the social tables
+    are emptied first; videos and platform replace their demo rows). `reset` first empties every
+    table of the domains' schemas, job results and outbox included."""
     from include.common.db import connect
     from include.demo.seed import seed_all
 
     with connect(app_db_url) as conn:
+        if reset:
+            conn.execute(f"TRUNCATE {', '.join(_domain_tables(conn))} RESTART IDENTITY CASCADE")
+            log("app database emptied (RESET=1)")
         counts = seed_all(conn, scale=scale)
     log(f"demo data loaded (scale {scale}): {counts}")
+    return counts
+
+
+def seed_if_empty(app_db_url: str, scale: int = 1) -> dict[str, int] | None:
+    """`make run`: demo data for a fresh database only, never over data a developer has (their
+    own rows, job results); returns the counts, or None when it left the data alone."""
+    if app_db_has_data(app_db_url):
+        log("app database has data: demo data not reloaded (`make seed [SCALE=n] [RESET=1]` replaces it)")
+        return None
+    return seed(app_db_url, scale)
 
 
 def shell_exports(env: dict[str, str]) -> str:
-    return "\n".join(f"export {k}={_shquote(v)}" for k, v in env.items())
+    """`source <(python -m tools.devenv env)`: the Airflow environment plus this venv's bin on
+    PATH (once), so `airflow ...` in that shell is the project's Airflow."""
+    venv_bin = _shquote(str(Path(sys.executable).parent))  # not resolved: the venv's own bin
+    lines = [f"export {k}={_shquote(v)}" for k, v in env.items()]
+    lines.append(f'case ":$PATH:" in *:{venv_bin}:*) ;; *) export PATH={venv_bin}:"$PATH" ;; esac')
+    return "\n".join(lines)
 
 
 def _shquote(value: str) -> str:
@@ -386,8 +468,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("env", help="print shell exports of the Airflow environment")
     sub.add_parser("setup", help="migrate databases, load connections/variables/pools")
     sub.add_parser("migrate", help="migrate the app database only")
-    seed = sub.add_parser("seed", help="load demo data")
-    seed.add_argument("--scale", type=int, default=1)
+    # Not named `seed`: that would hide the module's seed() inside main().
+    seed_cmd = sub.add_parser("seed", help="load demo data, replacing the previous demo data")
+    seed_cmd.add_argument("--scale", type=int, default=1)
+    seed_cmd.add_argument("--reset", action="store_true", help="first empty every table of the domains")
     args = parser.parse_args(argv)
 
     env = resolve()
@@ -399,7 +483,8 @@ def main(argv: list[str] | None = None) -> None:
         migrate_app_db(env["JOBYARD_APP_DB_URL"])
         log("app database migrated")
     elif args.cmd == "seed":
-        seed(env["JOBYARD_APP_DB_URL"], args.scale)
+        migrate_app_db(env["JOBYARD_APP_DB_URL"])  # a fresh install's `make seed` needs the tables
+        seed(env["JOBYARD_APP_DB_URL"], args.scale, reset=args.reset)
 
 
 if __name__ == "__main__":
