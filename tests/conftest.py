@@ -7,9 +7,11 @@ JOBYARD_PG_URL, else 127.0.0.1:5432, else an embedded PostgreSQL.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,12 @@ def pytest_configure(config: pytest.Config) -> None:
     airflow_db = devenv.ensure_database(server, names["airflow"])
     app_db = devenv.ensure_database(server, names["app"])
     redis = devenv.redis_url(required=True)
+    # A redis-server devenv had to start (none on 6379) is daemonized: stop it however the
+    # session ends. pytest_unconfigure covers success, failure and Ctrl-C; atexit what skips it;
+    # SIGTERM/SIGHUP become a KeyboardInterrupt so pytest unconfigures (databases dropped too).
+    atexit.register(_stop_started_redis)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     smtp_port, http_port = devenv.free_port(), devenv.free_port()
     env = devenv.airflow_env(airflow_db, app_db, redis, home=tmp / "airflow")
     conns = devenv.connections(app_db, airflow_db, redis, sandbox_smtp=smtp_port, sandbox_http=http_port)
@@ -56,9 +64,20 @@ def pytest_configure(config: pytest.Config) -> None:
                    redis=redis, smtp_port=smtp_port, http_port=http_port)
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")
+
+
+def _stop_started_redis() -> None:
+    if not SESSION.get("redis_stopped"):  # once: unconfigure removes the state folder after it
+        SESSION["redis_stopped"] = True
+        devenv.stop_started_redis()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not SESSION:
         return
+    _stop_started_redis()
     if "airflow.settings" in sys.modules:  # close Airflow's pooled connections before the drop
         sys.modules["airflow.settings"].dispose_orm()
     for name in SESSION["names"].values():
