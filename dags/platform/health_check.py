@@ -46,7 +46,7 @@ def platform_health_check():
         readings.append(health.check_disk(variables.get("platform_backup_dir", "/"), limits))
         readings.append(health.check_memory(limits))
         readings.append(health.check_backlog(connections.postgres_dsn("airflow_metadata_db"), limits))
-        with connect(connections.app_db("platform")) as conn:
+        with connect(connections.outbox_db("platform")) as conn:
             receipt = health.record(conn, data_interval_end, readings, variables.alert_recipients("platform"))
         receipt["checks"] = [dataclasses.asdict(r) for r in readings]
         return receipt

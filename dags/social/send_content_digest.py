@@ -48,7 +48,7 @@ def social_send_content_digest():
         budget = TimeBudget(SOFT_LIMIT_SECONDS)
         start, end = current_interval()
         zone = ZoneInfo(domain_timezone("social"))  # the week label is the social calendar's
-        with connect(connections.app_db("social")) as conn:
+        with connect(connections.outbox_db("social")) as conn:
             return digest.queue_digests(
                 conn, start.astimezone(zone), end.astimezone(zone),
                 top_n=int(variables.get("social_digest_top_n", 5)),

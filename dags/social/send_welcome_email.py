@@ -39,7 +39,7 @@ def social_send_welcome_email():
 
         user_id = get_current_context()["params"]["user_id"]
         try:
-            with connect(connections.app_db("social")) as conn:
+            with connect(connections.outbox_db("social")) as conn:
                 return welcome.queue_welcome(conn, user_id)
         except welcome.UnknownUser as exc:
             raise AirflowFailException(str(exc)) from exc  # a bad id: retrying cannot help

@@ -37,8 +37,6 @@ def videos_adsense_sync():
     def sync_earnings() -> dict:
         from zoneinfo import ZoneInfo
 
-        from airflow.sdk import BaseHook
-
         from include.common.db import connect
         from include.orchestration import clients, connections, variables
         from include.orchestration.schedules import current_interval, domain_timezone
@@ -50,12 +48,10 @@ def videos_adsense_sync():
         days_back = int(variables.get("videos_adsense_days_back", 3))
         if days_back < 1:
             raise ValueError(f"videos_adsense_days_back must be at least 1, got {days_back}")
-        extra = BaseHook.get_connection(API_CONN_ID).extra_dejson
-        if not extra.get("account_id"):
-            raise ValueError(f"connection {API_CONN_ID!r} needs extra.account_id (pub-...)")
-        with clients.api_client(API_CONN_ID) as api, connect(connections.app_db("videos")) as conn:
-            client = AdSenseClient(api, currency_code=extra.get("currency_code"))
-            return sync(conn, client, extra["account_id"], end_day - timedelta(days=days_back - 1), end_day)
+        api, adsense = clients.api(API_CONN_ID, clients.AdSenseSettings)
+        with api, connect(connections.app_db("videos")) as conn:
+            client = AdSenseClient(api, currency_code=adsense.currency_code)
+            return sync(conn, client, adsense.account_id, end_day - timedelta(days=days_back - 1), end_day)
 
     sync_earnings()
 

@@ -47,7 +47,7 @@ def videos_analytics_sync():
     def sync_stats() -> dict:
         from zoneinfo import ZoneInfo
 
-        from airflow.sdk import BaseHook, get_current_context
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
 
         from include.common.db import connect
@@ -55,7 +55,7 @@ def videos_analytics_sync():
         from include.orchestration import clients, connections, variables
         from include.orchestration.schedules import current_interval, domain_timezone
         from include.videos.analytics_sync import sync_stats as sync
-        from include.videos.youtube_client import DEFAULT_PAGE_SIZE, YouTubeAnalyticsClient
+        from include.videos.youtube_client import YouTubeAnalyticsClient
 
         budget = TimeBudget(SOFT_LIMIT.total_seconds())
         context = get_current_context()
@@ -65,10 +65,9 @@ def videos_analytics_sync():
         if days_back < 1:
             raise ValueError(f"videos_analytics_days_back must be at least 1, got {days_back}")
         start_day = end_day - timedelta(days=days_back - 1)
-        extra = BaseHook.get_connection(API_CONN_ID).extra_dejson
-        with clients.api_client(API_CONN_ID) as api, connect(connections.app_db("videos")) as conn:
-            client = YouTubeAnalyticsClient(api, ids=extra.get("ids", "channel==MINE"),
-                                            page_size=int(extra.get("page_size", DEFAULT_PAGE_SIZE)))
+        api, youtube = clients.api(API_CONN_ID, clients.YouTubeSettings)
+        with api, connect(connections.app_db("videos")) as conn:
+            client = YouTubeAnalyticsClient(api, ids=youtube.ids, page_size=youtube.page_size)
             receipt = sync(conn, client, start_day, end_day,
                            should_continue=lambda: not budget.exhausted(margin=60))
         if receipt["videos"] == 0:

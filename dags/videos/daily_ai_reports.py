@@ -45,20 +45,13 @@ MAX_LLM_CONCURRENCY = 8
 def _chat_clients(count: int) -> tuple[list, str | None]:
     """`count` chat clients of `llm_default` (one per worker thread), built here in the task's
     main thread; or none and the reason when the connection is not defined."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from include.orchestration.clients import api_client
+    from include.orchestration.clients import LlmSettings, api_connection
     from include.videos.llm_client import ChatClient
 
-    try:
-        conn = BaseHook.get_connection(LLM_CONN_ID)
-    except AirflowNotFoundException:
+    llm = api_connection(LLM_CONN_ID, LlmSettings, optional=True)
+    if llm is None:
         return [], f"no {LLM_CONN_ID} connection"
-    model = conn.extra_dejson.get("model")
-    if not model:
-        raise ValueError(f"connection {LLM_CONN_ID!r} has no extra.model")
-    return [ChatClient(api_client(LLM_CONN_ID), model) for _ in range(count)], None
+    return [ChatClient(llm.client(), llm.settings.model) for _ in range(count)], None
 
 
 @dag(schedule=interval_timetable("videos", CRON),
@@ -82,7 +75,7 @@ def videos_daily_ai_reports():
             raise ValueError(f"videos_report_llm_concurrency must be 1..{MAX_LLM_CONCURRENCY}, got {concurrency}")
         clients, no_llm_reason = _chat_clients(concurrency)
         try:
-            with connect(connections.app_db("videos")) as conn:
+            with connect(connections.outbox_db("videos")) as conn:
                 return reports.generate_daily_reports(
                     conn, reports.report_day(start, zone), zone,
                     chat_clients=clients, no_llm_reason=no_llm_reason,
