@@ -28,13 +28,16 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from include.common.errors import PermanentError, TransientError
+
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
-class ApiError(Exception):
-    """The API refused the request; `status` is None when no answer came."""
+class ApiError(PermanentError):
+    """The API refused the request (or answered something we cannot read); `status` is None
+    when no answer came. Permanent: the same request gets the same refusal."""
 
     def __init__(self, message: str, *, status: int | None = None, method: str = "", url: str = ""):
         self.status, self.message, self.method, self.url = status, message, method, url
@@ -42,8 +45,9 @@ class ApiError(Exception):
         super().__init__(f"{where} -> {status}: {message}" if status else f"{where}: {message}")
 
 
-class RetryableApiError(ApiError):
-    """A transient failure that outlasted our retries: a later task retry may succeed."""
+class RetryableApiError(TransientError, ApiError):
+    """A transient failure that outlasted our retries: a later task retry may succeed
+    (TransientError comes first, so the error policy sees it as transient)."""
 
 
 class RateLimiter(Protocol):
@@ -194,7 +198,7 @@ class ApiClient:
                 if status < 400:
                     return response
                 message = error_message(response)
-                if status < 500 and status != 429:
+                if status < 500 and status not in (408, 429):  # 408: the server gave up waiting, retry
                     raise ApiError(message, status=status, method=method, url=shown)
                 reason = f"{status} {message}"
                 told = parse_retry_after(response.headers.get("Retry-After"))

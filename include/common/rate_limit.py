@@ -31,6 +31,8 @@ from typing import Any
 
 import redis
 
+from include.common.errors import TransientError
+
 KEY_PREFIX = "jobyard:ratelimit:"
 # Fail fast when Redis is down or blackholed instead of hanging the task.
 SOCKET_TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0}
@@ -75,8 +77,8 @@ return {granted, wait, now}
 """
 
 
-class RateLimiterError(RuntimeError):
-    """Base of the limiter's errors; Airflow retries the task on them."""
+class RateLimiterError(TransientError, RuntimeError):
+    """Base of the limiter's errors; transient: Airflow retries the task on them."""
 
 
 class RateLimitTimeout(RateLimiterError):

@@ -9,6 +9,7 @@ from datetime import UTC
 
 import psycopg
 
+from include.common.errors import PermanentError
 from include.common.outbox import OutboxMessage, enqueue
 from include.common.outbox import message as outbox_message
 from include.social.repository import welcome as repository
@@ -16,7 +17,7 @@ from include.social.repository import welcome as repository
 TEMPLATE = "social/welcome"
 
 
-class UnknownUser(LookupError):
+class UnknownUser(PermanentError, LookupError):
     """No social user has this id: a bad request, which a retry cannot fix."""
 
     def __init__(self, user_id: int):

@@ -48,8 +48,10 @@ def _money(value: Any) -> Decimal:
     return amount.quantize(CENT)
 
 
-def _count(value: Any) -> int:
+def _count(value: Any, what: str = "") -> int:
     if not isinstance(value, str) or not value.isdigit():
+        if what:  # a field of the report itself, not of a row: the whole answer is unusable
+            raise ApiError(f"report field {what} is not a count: {value!r}")
         raise ValueError(f"not a count: {value!r}")
     return int(value)
 
@@ -107,7 +109,9 @@ class AdSenseClient:
         page = self.api.get(f"v2/{account_name(account_id)}/reports:generate", params=params)
         columns, currency = self._columns(page)
         rows = page.get("rows") or []  # Google omits an empty list
-        matched = int(page.get("totalMatchedRows") or 0)
+        if not isinstance(rows, list):
+            raise ApiError(f"report rows are not a list: {str(rows)[:200]}")
+        matched = _count(str(page.get("totalMatchedRows") or "0"), what="totalMatchedRows")
         if matched > len(rows):  # the API cut the report at its row limit: don't store half a range
             raise ApiError(f"report of {start}..{end} returned {len(rows)} of {matched} rows")
         valid, _ = validate_records([_as_record(r, columns) for r in rows], DailyEarnings, id_field="day",
@@ -120,7 +124,7 @@ class AdSenseClient:
         if not isinstance(headers, list) or not all(isinstance(h, dict) for h in headers):
             raise ApiError(f"report without headers: {str(page)[:200]}")
         columns = [h.get("name") for h in headers]
-        if sorted(columns) != sorted(COLUMN_FIELDS):
+        if not all(isinstance(c, str) for c in columns) or sorted(columns) != sorted(COLUMN_FIELDS):
             raise ApiError(f"report columns {columns}, expected {sorted(COLUMN_FIELDS)}")
         money = next(h for h in headers if h.get("name") == "ESTIMATED_EARNINGS")
         currency = money.get("currencyCode")

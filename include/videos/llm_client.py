@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.common.http import ApiClient
+from include.common.http import ApiClient, ApiError
 
 PATH = "/v1/chat/completions"
 
 
-class LlmAnswerError(Exception):
-    """The API answered 200 with something that is not a usable completion."""
+class LlmAnswerError(ApiError):
+    """The API answered 200 with something that is not a usable completion (the API's error)."""
 
 
 class ChatClient:

@@ -88,8 +88,10 @@ class YouTubeAnalyticsClient:
         for page_no in range(max_pages):
             params["startIndex"] = page_no * self.page_size + 1
             page = self.api.get(REPORTS_PATH, params=params)
-            rows = (page or {}).get("rows") or []  # Google omits an empty list
             columns = self._columns(page)
+            rows = page.get("rows") or []  # Google omits an empty list
+            if not isinstance(rows, list):
+                raise ApiError(f"report rows are not a list: {str(rows)[:200]}")
             valid, _ = validate_records([_as_record(r, columns) for r in rows], VideoDayStats,
                                         id_field="video", report=report)
             yield from valid
@@ -100,8 +102,9 @@ class YouTubeAnalyticsClient:
 
     @staticmethod
     def _columns(page: Any) -> list[str]:
-        headers = (page or {}).get("columnHeaders")
-        if not isinstance(headers, list) or not all(isinstance(h, dict) and "name" in h for h in headers):
+        headers = page.get("columnHeaders") if isinstance(page, dict) else None
+        if not isinstance(headers, list) or not all(isinstance(h, dict) and isinstance(h.get("name"), str)
+                                                    for h in headers):
             raise ApiError(f"report without columnHeaders: {str(page)[:200]}")
         columns = [h["name"] for h in headers]
         missing = [c for c in (*DIMENSIONS, *METRICS) if c not in columns]
