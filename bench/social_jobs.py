@@ -144,7 +144,7 @@ def _job_call(job: str, conn: psycopg.Connection, dsn: str, params: dict):
     from include.common.time_budget import TimeBudget
 
     budget = TimeBudget(params.get("budget_s", 1e9))
-    until_budget = {"should_continue": lambda: not budget.exhausted()}
+    until_budget = {"budget": budget}
     if job == "user_statistics":
         from include.social.user_statistics import update_user_statistics
         return update_user_statistics(conn, **until_budget)
@@ -202,7 +202,7 @@ def _child(job: str, dsn: str, params: dict, pipe) -> None:
             try:
                 result = _job_call(job, conn, dsn, params)
             except SoftTimeLimitExceeded as exc:  # the budget the benchmark gave: what was done counts
-                result, stopped = (exc.results[-1] if exc.results else {}), str(exc)
+                result, stopped = exc.result, str(exc)
             seconds = time.perf_counter() - started
         timings = TimedCursor.timings
         longest = max(timings, default=(0.0, ""))

@@ -21,7 +21,7 @@ baseline's.
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 from bench._harness import bench_database, main, peak_rss_mb, say
 
@@ -79,7 +79,7 @@ def run() -> dict:
         history = generate_history(dsn)
         with psycopg.connect(dsn) as conn:
             started = time.perf_counter()
-            receipt = predict_views(conn, D)
+            receipt = predict_views(conn, datetime(D.year, D.month, D.day, tzinfo=UTC))
             seconds = time.perf_counter() - started
             stored = conn.execute("SELECT count(*), count(*) FILTER (WHERE method = 'baseline') "
                                   "FROM videos.predictions WHERE made_for = %s", (D,)).fetchone()

@@ -32,7 +32,7 @@ database has no `platform.outbox` (`OutboxMissingError`) instead of failing on t
    ``Retry-After``), or ``dead`` once ``attempts`` reaches ``max_attempts`` or the receiver
    refused the message for good. Recording checks the lease (``claimed_until``), so a
    deliverer that lost its lease cannot overwrite another's outcome.
-3. A batch that has used half its lease, or whose time budget (`should_continue`) runs out,
+3. A batch that has used half its lease, or whose time budget (`budget`) runs out,
    hands its unsent rows back (``pending``, attempt not counted) instead of sending late.
 
 **Guarantee and its one window.** A message that was recorded ``sent`` is never sent
@@ -58,7 +58,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -68,6 +68,7 @@ import psycopg
 from include.common.email import InlineImage, inline_images_payload, render_email
 from include.common.messages import OutboxRow
 from include.common.push import render_push
+from include.common.time_budget import TimeBudget
 
 log = logging.getLogger(__name__)
 
@@ -303,14 +304,14 @@ def _mark_failed(conn: psycopg.Connection, run: _Run, ids: list[int], lease: dat
 
 def _deliver_batch(conn: psycopg.Connection, run: _Run, batch: list[OutboxRow], lease: datetime,
                    senders: dict[str, Sender], lease_seconds: float,
-                   should_continue: Callable[[], bool]) -> None:
+                   budget: TimeBudget) -> None:
     started = time.monotonic()
     skipped: dict[str, list[int]] = {}  # channel -> rows not tried because it went down
     for index, row in enumerate(batch):
         if row.channel in run.down:
             skipped.setdefault(row.channel, []).append(row.id)
             continue
-        out_of_time = not should_continue()
+        out_of_time = budget.exhausted()
         if out_of_time or time.monotonic() - started > lease_seconds / 2:
             rest = [r.id for r in batch[index:]]  # down channels' too: they were not tried
             conn.execute(_RELEASE, (rest, lease))
@@ -337,10 +338,10 @@ def _deliver_batch(conn: psycopg.Connection, run: _Run, batch: list[OutboxRow], 
 
 def deliver_pending(dsn: str, email_sender: Sender | None, push_sender: Sender | None, *,
                     batch_size: int = 100, max_attempts: int = 5, lease_seconds: float = 300,
-                    should_continue: Callable[[], bool] = lambda: True,
+                    budget: TimeBudget | None = None,
                     backoff_seconds: float = 300, max_backoff_seconds: float = 3600) -> DeliveryReport:
     """Send the due messages of the outbox (see the module docstring) until none is due,
-    every channel that has due rows is down, or `should_continue()` says stop.
+    every channel that has due rows is down, or the time `budget` runs out.
 
     A sender that is None fails its channel's rows with a clear error (retried later). With
     the defaults a failing message is retried after 5, 10, 20 and 40 minutes and goes dead
@@ -348,6 +349,7 @@ def deliver_pending(dsn: str, email_sender: Sender | None, push_sender: Sender |
     the next send)."""
     if batch_size < 1 or max_attempts < 1 or lease_seconds <= 0:
         raise ValueError("batch_size, max_attempts and lease_seconds must be positive")
+    budget = budget or TimeBudget.unlimited()
     senders: dict[str, Sender] = {
         "email": email_sender or UnavailableSender("no email sender configured (connection smtp_default)"),
         "push": push_sender or UnavailableSender("no push sender configured (connection fcm_api)"),
@@ -359,7 +361,7 @@ def deliver_pending(dsn: str, email_sender: Sender | None, push_sender: Sender |
                     _EXPIRE_EXHAUSTED, {"max_attempts": max_attempts, "max_chars": MAX_ERROR_CHARS}).fetchall():
                 run.dead.append({"id": row_id, "dedupe_key": key, "error": error})
             while True:
-                if not should_continue():
+                if budget.exhausted():
                     run.stopped_early = bool(conn.execute(
                         "SELECT EXISTS (SELECT 1 FROM platform.outbox WHERE status = 'pending' "
                         "AND next_attempt_at <= now() AND channel <> ALL(%s::text[]))", (list(run.down),),
@@ -371,7 +373,7 @@ def deliver_pending(dsn: str, email_sender: Sender | None, push_sender: Sender |
                     break
                 lease = claimed[0][-1]
                 batch = sorted((OutboxRow(*r[:-1]) for r in claimed), key=lambda r: r.id)
-                _deliver_batch(conn, run, batch, lease, senders, lease_seconds, should_continue)
+                _deliver_batch(conn, run, batch, lease, senders, lease_seconds, budget)
                 if run.stopped_early:
                     break
     finally:

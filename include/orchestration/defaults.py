@@ -1,6 +1,10 @@
 """The shared settings of every DAG and task, from the JOBS.md conventions.
 
-DAG files call `dag_settings(...)` and never paste a block of defaults of their own.
+DAG files call `dag_settings(...)` and never paste a block of defaults of their own. It sets,
+once for every task: retries and backoff, the hard `execution_timeout` and the SOFT limit
+derived from it (include/orchestration/budget.py; `soft_limit=` overrides), the queue and its
+absolute priority, the failure alert, and the error policy (`retry_policy`, see
+include/orchestration/errors.py: permanent errors fail at once, transient ones retry).
 """
 
 from __future__ import annotations
@@ -38,35 +42,46 @@ DEFAULT_TIMEOUT = {"default": timedelta(minutes=30), "ads": timedelta(hours=1)}
 
 
 def default_args(domain: str, queue: str, *, execution_timeout: timedelta | None = None,
-                 **overrides: Any) -> dict[str, Any]:
-    """Retries, backoff, hard timeout, queue, absolute priority and the failure alert."""
+                 soft_limit: timedelta | None = None, **overrides: Any) -> dict[str, Any]:
+    """Retries, backoff, hard and soft timeouts, queue, absolute priority, the failure alert
+    and the error policy."""
     from airflow.sdk import WeightRule
 
     from include.orchestration.alerts import failure_notifier
+    from include.orchestration.budget import SOFT_LIMIT_ARG, derive_soft_limit
+    from include.orchestration.errors import ERROR_POLICY
 
     if queue not in QUEUE_PRIORITY:
         raise ValueError(f"unknown queue {queue!r}; one of {sorted(QUEUE_PRIORITY)}")
+    timeout = execution_timeout or DEFAULT_TIMEOUT.get(domain, DEFAULT_TIMEOUT["default"])
+    if soft_limit is not None and not timedelta(0) < soft_limit < timeout:
+        raise ValueError(f"soft_limit {soft_limit} must lie between 0 and the execution_timeout {timeout}")
     args: dict[str, Any] = {
         "owner": domain,
         **RETRY_POLICY.get(domain, RETRY_POLICY["default"]),
-        "execution_timeout": execution_timeout or DEFAULT_TIMEOUT.get(domain, DEFAULT_TIMEOUT["default"]),
+        "execution_timeout": timeout,
+        # Not an operator argument: read back by budget.task_budget() from dag.default_args.
+        SOFT_LIMIT_ARG: soft_limit or derive_soft_limit(timeout),
         "queue": queue,
         "priority_weight": QUEUE_PRIORITY[queue],
         "weight_rule": WeightRule.ABSOLUTE,
         "on_failure_callback": failure_notifier(domain),
+        "retry_policy": ERROR_POLICY,
     }
     args.update(overrides)
     return args
 
 
-def dag_settings(domain: str, *, queue: str, cron: str | None, **task_overrides: Any) -> dict[str, Any]:
+def dag_settings(domain: str, *, queue: str, cron: str | None, max_active_runs: int = 1,
+                 **task_overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `@dag` besides `schedule` (which each DAG states itself, e.g.
-    `schedule=interval_timetable(domain, CRON)`): start date, no catchup, one run at a time,
-    the deadline alert of a scheduled DAG (`cron` given) and the shared task defaults."""
+    `schedule=interval_timetable(domain, CRON)`): start date, no catchup, one run at a time
+    (unless `max_active_runs` says more), the deadline alert of a scheduled DAG (`cron`
+    given) and the shared task defaults (`execution_timeout=`, `soft_limit=`, ...)."""
     settings: dict[str, Any] = {
         "start_date": START_DATE,
         "catchup": False,
-        "max_active_runs": 1,
+        "max_active_runs": max_active_runs,
         "tags": [domain],
         "default_args": default_args(domain, queue, **task_overrides),
     }

@@ -24,6 +24,7 @@ from typing import Any
 from include.common.email import SmtpSender
 from include.common.outbox import UnavailableSender
 from include.common.push import FcmSender, RefreshTokenGrant, ServiceAccountToken, StaticToken
+from include.common.time_budget import TimeBudget
 
 SMTP_CONN_ID = "smtp_default"
 FCM_CONN_ID = "fcm_api"
@@ -92,19 +93,33 @@ def token_provider(extra: dict, login: str | None, password: str | None, conn_id
                      "extra.service_account, or extra.token_uri with a refresh token")
 
 
-def deliver_outbox(soft_limit_seconds: float) -> dict:
-    """The delivery step of a job: send every due outbox message (this job's and any left
-    pending earlier) within a soft time limit. Used by the sweeper DAG and by jobs that
-    want their messages out at once."""
-    from include.common.time_budget import TimeBudget
+def deliver_outbox(budget: TimeBudget | None = None) -> dict:
+    """Send every due outbox message (this job's and any left pending earlier) within the
+    time `budget`, and alert the platform owners about messages that went dead."""
     from include.orchestration import connections, variables
-    from include.platform.notifications import deliver_notifications
+    from include.platform.notifications import deliver_notifications as deliver
 
-    budget = TimeBudget(soft_limit_seconds)
-    return deliver_notifications(
-        connections.app_db("platform"),
-        email_sender(),
-        push_sender(),
-        variables.alert_recipients("platform"),
-        should_continue=lambda: not budget.exhausted(),
-    )
+    return deliver(connections.app_db("platform"), email_sender(), push_sender(),
+                   variables.alert_recipients("platform"), budget=budget)
+
+
+def deliver_notifications(upstream: Any = None) -> Any:
+    """THE delivery step of a DAG: adds the task `deliver_notifications` to the DAG being
+    defined, downstream of `upstream` (the task that queued the messages), and returns it.
+    Jobs that queue emails or pushes call this instead of waiting for the sweeper
+    (`platform_deliver_notifications`, which is this task on a schedule). It runs under the
+    task's soft limit (derived from its execution_timeout by dag_settings)."""
+    from airflow.sdk import task
+
+    @task(task_id="deliver_notifications")
+    def deliver_notifications() -> dict:
+        """Send the queued messages now rather than at the next outbox sweep."""
+        from include.orchestration.budget import soft_limit
+
+        with soft_limit() as budget:
+            return deliver_outbox(budget)
+
+    delivery = deliver_notifications()
+    if upstream is not None:
+        upstream >> delivery
+    return delivery

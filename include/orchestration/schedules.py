@@ -4,7 +4,9 @@ real data intervals, and a deadline alert on every scheduled DAG."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pendulum
 
@@ -61,7 +63,7 @@ def current_interval() -> tuple[datetime, datetime]:
 
     A run triggered by hand without a logical date (the REST API's or the CLI's default in
     Airflow 3) has none; it then covers the last complete interval of the DAG's schedule
-    before it was triggered, as the scheduler's own run would have.
+    before it was triggered, as the scheduler's own run would have (`last_complete_interval`).
     """
     from airflow.sdk import get_current_context
 
@@ -73,8 +75,74 @@ def current_interval() -> tuple[datetime, datetime]:
     expression = getattr(timetable, "expression", None)
     if expression is None:
         raise ValueError(f"{context['dag'].dag_id} has no schedule, so its runs have no data interval")
+    return last_complete_interval(expression, str(timetable.timezone), context["dag_run"].run_after)
+
+
+def last_complete_interval(cron: str, timezone: str, run_after: datetime) -> tuple[datetime, datetime]:
+    """The last interval of `cron` in `timezone` that ended at or before `run_after`.
+
+    Airflow 3.3's `infer_manual_data_interval` is used as is, except on a DST spring-forward
+    day for a cron whose hour does not exist that day (02:00 in America/New_York on
+    2026-03-08, Europe/Berlin on 2026-03-29): it returns an empty [03:00, 03:00). Then the
+    interval is taken from the scheduler's own sequence (`next_dagrun_info`, which gets those
+    days right: [Mar 7 02:00 EST, Mar 8 03:00 EDT)), walked from a week before.
+    """
+    from airflow.timetables.base import TimeRestriction
     from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
 
-    core = CoreCronDataIntervalTimetable(expression, timetable.timezone)
-    interval = core.infer_manual_data_interval(run_after=context["dag_run"].run_after)
-    return interval.start, interval.end
+    core = CoreCronDataIntervalTimetable(cron, timezone)
+    interval = core.infer_manual_data_interval(run_after=run_after)
+    if interval.start < interval.end:
+        return interval.start, interval.end
+    restriction = TimeRestriction(earliest=interval.end - timedelta(days=8), latest=None, catchup=True)
+    last = None
+    while (info := core.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)) is not None \
+            and info.data_interval.end <= run_after:
+        last = info.data_interval
+    if last is None or not last.start < last.end:
+        raise ValueError(f"no complete interval of {cron!r} ({timezone}) ends before {run_after}")
+    return last.start, last.end
+
+
+@dataclass(frozen=True)
+class LocalDays:
+    """A data interval as the domain's local calendar days (DST-safe).
+
+    `first` is the local date the interval starts in, `last` the local date of its last
+    instant; a daily job's "day" is `first` (the last complete local day when it runs after
+    midnight: the interval [D 04:00, D+1 04:00) gives D), and `bounds(day)` is that whole
+    calendar day [midnight, next midnight) as aware datetimes (23 or 25 hours on DST days).
+    Services take these dates or datetimes, never a time-zone name.
+    """
+
+    start: datetime
+    end: datetime
+    first: date
+    last: date
+    zone: ZoneInfo
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime, zone: str | ZoneInfo) -> LocalDays:
+        tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+        if start.tzinfo is None or end.tzinfo is None or not start < end:
+            raise ValueError(f"not an aware, non-empty interval: [{start!r}, {end!r})")
+        local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+        return cls(local_start, local_end, local_start.date(), (local_end - timedelta(microseconds=1)).date(), tz)
+
+    def midnight(self, day: date) -> datetime:
+        """The first instant of `day` here (a midnight that DST skips becomes the next real time)."""
+        return datetime.combine(day, time(), tzinfo=self.zone).astimezone(UTC).astimezone(self.zone)
+
+    def bounds(self, day: date) -> tuple[datetime, datetime]:
+        return self.midnight(day), self.midnight(day + timedelta(days=1))
+
+    def days(self) -> list[date]:
+        """Every local date the interval touches, first..last."""
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def local_days(domain: str) -> LocalDays:
+    """The running task's data interval (`current_interval`) as `domain`'s local days: THE
+    way a task turns its interval into dates."""
+    start, end = current_interval()
+    return LocalDays.of(start, end, domain_timezone(domain))

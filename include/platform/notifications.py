@@ -10,10 +10,10 @@ right away. Plain Python: the orchestration layer passes the DSN, senders and re
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
 from include.common.db import connect
 from include.common.outbox import DeliveryReport, OutboxMessage, Sender, backlog, deliver_pending, enqueue
+from include.common.time_budget import SoftTimeLimitExceeded, TimeBudget
 
 DEAD_ALERT_TEMPLATE = "platform/outbox_dead"
 DEAD_ALERT_PREFIX = "outbox_dead:"
@@ -39,23 +39,24 @@ def dead_alert_messages(dead: list[dict], owners: list[str]) -> list[OutboxMessa
 
 
 def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Sender | None,
-                          owners: list[str], *, should_continue: Callable[[], bool] = lambda: True,
+                          owners: list[str], *, budget: TimeBudget | None = None,
                           **delivery: float) -> dict:
     """Run the outbox delivery and alert on dead messages; returns the receipt.
 
     `delivery` passes batch_size, max_attempts, lease_seconds, backoff_seconds through to
     `deliver_pending`. Raises RuntimeError (after everything is committed) when messages
     went dead but there is no owner to tell, when an owner alert itself went dead, or when
-    the time budget (`should_continue`) ran out with messages still due ("soft time limit:
-    ..., the next run continues"): loud, so Airflow's retries and failure notifier take over.
+    raises SoftTimeLimitExceeded (with the receipt) when the time `budget` ran out with
+    messages still due: loud, so Airflow's retries and failure notifier take over.
     """
     totals = {"sent": 0, "failed": 0, "dead": 0, "alerts_queued": 0}
     dead_ids: list[int] = []
     dead_alerts: list[dict] = []
     channels_down: dict[str, str] = {}
     report: DeliveryReport | None = None
-    for _ in range(MAX_PASSES):
-        report = deliver_pending(dsn, email_sender, push_sender, should_continue=should_continue, **delivery)
+    passes = 0
+    for passes in range(1, MAX_PASSES + 1):  # noqa: B007 - the count is reported below
+        report = deliver_pending(dsn, email_sender, push_sender, budget=budget, **delivery)
         totals["sent"] += report.sent
         totals["failed"] += report.failed
         totals["dead"] += report.dead
@@ -81,6 +82,5 @@ def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Se
         raise RuntimeError(f"the owner alert about dead outbox messages could not be delivered: {dead_alerts[:3]}; "
                            f"receipt {receipt}")
     if receipt["stopped_early"]:
-        raise RuntimeError(f"soft time limit: {totals['sent']} messages sent, {left['due']} still due; "
-                           f"the next run continues; receipt {receipt}")
+        raise SoftTimeLimitExceeded(passes, None, receipt)  # `passes` delivery passes, each committed per message
     return receipt

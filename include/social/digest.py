@@ -19,13 +19,13 @@ in that batch's transaction, committed batch by batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 
 import psycopg
 
 from include.common.outbox import OutboxMessage, enqueue, existing_keys
-from include.common.time_budget import SoftTimeLimitExceeded
+from include.common.time_budget import TimeBudget, run_batches
 from include.social.repository import digest as repository
 
 TEMPLATE = "social/digest"
@@ -36,6 +36,15 @@ def week_label(week_start: datetime) -> str:
     """The ISO year-week of the interval start, e.g. "2026-W03" (in week_start's own zone)."""
     year, week, _ = week_start.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def date_range(first: date, last: date) -> str:
+    """A short range for a subject line: "Nov 23–29", "Nov 30 – Dec 6", "Dec 28, 2026 – Jan 3, 2027"."""
+    if first.year != last.year:
+        return f"{first:%b} {first.day}, {first.year} – {last:%b} {last.day}, {last.year}"
+    if first.month != last.month:
+        return f"{first:%b} {first.day} – {last:%b} {last.day}"
+    return f"{first:%b} {first.day}–{last.day}"
 
 
 def dedupe_key(user_id: int, week_start: datetime) -> str:
@@ -60,18 +69,20 @@ def _message(row: dict, week_start: datetime, week_end: datetime) -> OutboxMessa
             "week": week_label(week_start),
             "week_start": week_start.date().isoformat(),
             "week_end": (week_end - timedelta(microseconds=1)).date().isoformat(),
+            # In the subject, so that mail clients neither thread weeks together nor show one title.
+            "week_dates": date_range(week_start.date(), (week_end - timedelta(microseconds=1)).date()),
             "posts": row["posts"],
         },
     )
 
 
 def queue_digests(conn: psycopg.Connection, week_start: datetime, week_end: datetime, *, top_n: int = 5,
-                  batch_size: int = 5000, should_continue: Callable[[], bool] = lambda: True) -> dict:
+                  batch_size: int = 5000, budget: TimeBudget | None = None) -> dict:
     """Queue the digests of the week [week_start, week_end), committing after each batch.
 
     Returns {"week", "recipients", "queued", "skipped_already_sent", "batches"}: recipients
     is who has a digest this week, queued the messages new in the outbox, skipped those
-    queued by an earlier run. When `should_continue()` says stop with batches left, raises
+    queued by an earlier run. When `budget` runs out with batches left, raises
     SoftTimeLimitExceeded after the finished batches were committed (a rerun continues:
     their messages are not queued twice)."""
     if week_start.tzinfo is None or week_end.tzinfo is None:
@@ -85,9 +96,13 @@ def queue_digests(conn: psycopg.Connection, week_start: datetime, week_end: date
     ranges = key_ranges(*bounds, batch_size) if bounds else []
     totals = {"week": week_label(week_start), "recipients": 0, "queued": 0, "skipped_already_sent": 0,
               "batches": 0}
+    steps = _batches(conn, ranges, week_start, week_end, active_since, top_n)
+    return run_batches(steps, budget, result=totals, total=len(ranges))
+
+
+def _batches(conn: psycopg.Connection, ranges: list[tuple[int, int]], week_start: datetime, week_end: datetime,
+             active_since: datetime, top_n: int) -> Iterator[dict]:
     for lo, hi in ranges:
-        if not should_continue():
-            raise SoftTimeLimitExceeded(totals["batches"], len(ranges), [dict(totals)])
         rows = repository.top_posts_by_recipient(conn, lo, hi, start=week_start, end=week_end,
                                                  active_since=active_since, top_n=top_n)
         # Rendering is most of a batch's cost: a rerun renders only what is not queued yet.
@@ -95,8 +110,4 @@ def queue_digests(conn: psycopg.Connection, week_start: datetime, week_end: date
         queued = enqueue(conn, [_message(row, week_start, week_end) for row in rows
                                 if dedupe_key(row["user_id"], week_start) not in done])
         conn.commit()
-        totals["recipients"] += len(rows)
-        totals["queued"] += queued
-        totals["skipped_already_sent"] += len(rows) - queued
-        totals["batches"] += 1
-    return totals
+        yield {"recipients": len(rows), "queued": queued, "skipped_already_sent": len(rows) - queued, "batches": 1}

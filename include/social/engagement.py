@@ -37,12 +37,12 @@ empties the marks and rescores the whole window, since every post's age changed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import psycopg
 
-from include.common.time_budget import SoftTimeLimitExceeded
+from include.common.time_budget import TimeBudget, run_batches
 from include.social.repository import engagement as repository
 from include.social.repository.user_statistics import clear_marks
 
@@ -61,12 +61,11 @@ def engagement_score(likes: int, comments: int, age_hours: float) -> float:
 
 def update_engagement_scores(conn: psycopg.Connection, interval_end: datetime, *, window_days: int = 30,
                              batch_size: int = 20_000, delete_batch_size: int = 10_000,
-                             should_continue: Callable[[], bool] = lambda: True,
-                             full: bool = False) -> dict[str, int]:
+                             budget: TimeBudget | None = None, full: bool = False) -> dict[str, int]:
     """Score the window's posts and drop the rows of older ones; returns
     {posts_scanned, scores_written, scores_removed, batches} (`batches`: upsert ranges plus
-    deletes that removed rows). When `should_continue()` says stop, finished batches stay
-    committed and SoftTimeLimitExceeded is raised; a rerun writes only what is still missing.
+    deletes that removed rows). When `budget` runs out, finished batches stay committed and
+    SoftTimeLimitExceeded is raised; a rerun writes only what is still missing.
     """
     if interval_end.tzinfo is None:
         raise ValueError(f"interval_end must be timezone-aware, got {interval_end!r}")
@@ -76,49 +75,41 @@ def update_engagement_scores(conn: psycopg.Connection, interval_end: datetime, *
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     start = interval_end - timedelta(days=window_days)
     result = {"posts_scanned": 0, "scores_written": 0, "scores_removed": 0, "batches": 0}
-
-    def out_of_time() -> SoftTimeLimitExceeded:
-        return SoftTimeLimitExceeded(result["batches"], None, [result])
-
-    only_changed = not full and repository.scores_complete_for(conn) == interval_end
-    if only_changed:
+    if not full and repository.scores_complete_for(conn) == interval_end:
         # The scores are complete for this very end: rescore only the posts marked since.
-        while True:
-            if not should_continue():
-                raise out_of_time()
-            drained, rescored, written = repository.upsert_marked_scores(conn, start, interval_end, batch_size)
-            conn.commit()
-            result["posts_scanned"] += rescored
-            result["scores_written"] += written
-            result["batches"] += 1
-            if drained < batch_size:
-                break
-    else:
-        repository.set_scores_complete_for(conn, None)  # until this run completes
+        return run_batches(_marked(conn, start, interval_end, batch_size), budget, result=result)
+    steps = _whole_window(conn, start, interval_end, batch_size, delete_batch_size)
+    return run_batches(steps, budget, result=result)
+
+
+def _marked(conn: psycopg.Connection, start: datetime, end: datetime, batch_size: int) -> Iterator[dict]:
+    while True:
+        drained, rescored, written = repository.upsert_marked_scores(conn, start, end, batch_size)
         conn.commit()
-        # Every window post is rescored below, at later snapshots: the marks so far are moot.
-        clear_marks(conn, "social.engagement_dirty_posts")
-        bounds = repository.window_batch_bounds(conn, start, interval_end, batch_size)
-        conn.commit()
-        for low, high in itertools.pairwise(bounds):
-            if not should_continue():
-                raise out_of_time()
-            scanned, written = repository.upsert_scores(conn, low, high, start, interval_end)
-            conn.commit()
-            result["posts_scanned"] += scanned
-            result["scores_written"] += written
-            result["batches"] += 1
-        # Only a complete run removes rows: between two of them for the same end, none ages out.
-        while True:
-            if not should_continue():
-                raise out_of_time()
-            removed = repository.delete_scores_before(conn, start, interval_end, delete_batch_size)
-            conn.commit()
-            result["scores_removed"] += removed
-            result["batches"] += removed > 0
-            if removed < delete_batch_size:
-                break
-    repository.purge_dirty_outside(conn, start, interval_end)  # those of the rows just removed
-    repository.set_scores_complete_for(conn, interval_end)
+        yield {"posts_scanned": rescored, "scores_written": written, "batches": 1}
+        if drained < batch_size:
+            return
+
+
+def _whole_window(conn: psycopg.Connection, start: datetime, end: datetime, batch_size: int,
+                  delete_batch_size: int) -> Iterator[dict]:
+    repository.set_scores_complete_for(conn, None)  # until this run completes
     conn.commit()
-    return result
+    # Every window post is rescored below, at later snapshots: the marks so far are moot.
+    clear_marks(conn, "social.engagement_dirty_posts")
+    bounds = repository.window_batch_bounds(conn, start, end, batch_size)
+    conn.commit()
+    for low, high in itertools.pairwise(bounds):
+        scanned, written = repository.upsert_scores(conn, low, high, start, end)
+        conn.commit()
+        yield {"posts_scanned": scanned, "scores_written": written, "batches": 1}
+    # Only a complete run removes rows: between two of them for the same end, none ages out.
+    while True:
+        removed = repository.delete_scores_before(conn, start, end, delete_batch_size)
+        conn.commit()
+        yield {"scores_removed": removed, "batches": int(removed > 0)}
+        if removed < delete_batch_size:
+            break
+    repository.purge_dirty_outside(conn, start, end)  # those of the rows just removed
+    repository.set_scores_complete_for(conn, end)
+    conn.commit()

@@ -14,13 +14,13 @@ A dry run walks the same ranges and reports the count and a sample of ids, chang
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
-from include.common.time_budget import SoftTimeLimitExceeded
+from include.common.time_budget import TimeBudget, run_batches
 from include.social.repository import old_posts as repo
 
 log = logging.getLogger(__name__)
@@ -30,16 +30,16 @@ SAMPLE_SIZE = 20
 
 def cleanup_old_posts(conn: psycopg.Connection, interval_end: datetime, *, media_root: Path,
                       older_than_days: int = 365, min_engagement: int = 5, batch_size: int = 2000,
-                      scan_size: int = 10_000, dry_run: bool = False,
-                      should_continue: Callable[[], bool] = lambda: True) -> dict:
+                      scan_size: int = 10_000, dry_run: bool = False, budget: TimeBudget | None = None) -> dict:
     """Delete (or with `dry_run` only count) the old low-engagement posts, committing each
     batch on `conn`. Returns {candidates, deleted_posts, deleted_comments, deleted_likes,
     deleted_hashtag_links, deleted_media_uploads, deleted_media_files, missing_media_files,
     skipped_media_files, batches, dry_run, cutoff, sample_ids}.
 
-    When `should_continue()` turns false the loop stops before the next read or batch and
-    raises SoftTimeLimitExceeded (its `results` hold this receipt): what was committed stays,
-    and a rerun continues where it stopped, since deleted posts are gone.
+    The scans and deletes run under `run_batches`: when `budget` runs out the loop stops
+    before the next read or batch and raises SoftTimeLimitExceeded (its `result` is this
+    receipt): what was committed stays, and a rerun continues where it stopped, since
+    deleted posts are gone.
     """
     if interval_end.tzinfo is None:
         raise ValueError(f"interval_end must be time-zone aware, got {interval_end!r}")
@@ -57,25 +57,26 @@ def cleanup_old_posts(conn: psycopg.Connection, interval_end: datetime, *, media
     conn.commit()
     if bounds is None:
         return receipt
-    for low in range(bounds[0], bounds[1] + 1, scan_size):
-        if not should_continue():
-            _stop(receipt)
+    steps = _steps(conn, range(bounds[0], bounds[1] + 1, scan_size), scan_size, batch_size, cutoff,
+                   min_engagement, media_root, dry_run, receipt)
+    return run_batches(steps, budget, result=receipt)
+
+
+def _steps(conn: psycopg.Connection, lows: range, scan_size: int, batch_size: int, cutoff: datetime,
+           min_engagement: int, media_root: Path, dry_run: bool, receipt: dict) -> Iterator[None]:
+    """Each scan of a key range, then each delete batch of its candidates, is one step; the
+    steps write their counts into `receipt` themselves (the sample ids need the running list)."""
+    for low in lows:
         ids = repo.find_candidates(conn, low, low + scan_size, cutoff, min_engagement)
         conn.commit()  # end the read's transaction: nothing is held between ranges
         receipt["candidates"] += len(ids)
         receipt["sample_ids"] += ids[:SAMPLE_SIZE - len(receipt["sample_ids"])]
+        yield None
         if dry_run:
             continue
         for start in range(0, len(ids), batch_size):
-            if not should_continue():
-                _stop(receipt)
             _delete_batch(conn, ids[start:start + batch_size], cutoff, min_engagement, media_root, receipt)
-    return receipt
-
-
-def _stop(receipt: dict) -> None:
-    log.warning("soft time limit reached; committed so far: %s", receipt)
-    raise SoftTimeLimitExceeded(receipt["batches"], None, [receipt])
+            yield None
 
 
 def _delete_batch(conn: psycopg.Connection, ids: list[int], cutoff: datetime, min_engagement: int,

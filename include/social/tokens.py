@@ -7,26 +7,26 @@ As of the data interval's end `interval_end`, in this order:
 The counts are disjoint: a row that is both expired and an inactive user's counts as expired.
 
 Deletes run in bounded batches (`batch_size` ids per statement), each committed, so no lock is
-held for long. When `should_continue()` says stop, the finished batches stay committed and
-SoftTimeLimitExceeded says a rerun continues; a rerun of a finished interval deletes nothing.
+held for long; they run under `run_batches` (include/common/time_budget.py): when the budget
+runs out, the finished batches stay committed and SoftTimeLimitExceeded (with their counts)
+says a rerun continues; a rerun of a finished interval deletes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import psycopg
 
-from include.common.time_budget import SoftTimeLimitExceeded
+from include.common.time_budget import TimeBudget, run_batches
 from include.social.repository import tokens as repository
 
 FIRST_ID = -(2**63)  # below every bigint id: where the walk of a table starts
 
 
 def cleanup_expired_tokens(conn: psycopg.Connection, interval_end: datetime, *, inactive_days: int = 30,
-                           batch_size: int = 10_000,
-                           should_continue: Callable[[], bool] = lambda: True) -> dict[str, int]:
+                           batch_size: int = 10_000, budget: TimeBudget | None = None) -> dict[str, int]:
     """Delete expired and inactive users' tokens and sessions; returns
     {expired_tokens, expired_sessions, inactive_tokens, inactive_sessions, batches}, where
     `batches` counts the DELETE statements that removed rows."""
@@ -43,18 +43,15 @@ def cleanup_expired_tokens(conn: psycopg.Connection, interval_end: datetime, *, 
         "inactive_tokens": _of_inactive_users(conn, "auth_tokens", cutoff, batch_size),
         "inactive_sessions": _of_inactive_users(conn, "sessions", cutoff, batch_size),
     }
-    result = dict.fromkeys(phases, 0) | {"batches": 0}
+    return run_batches(_committed(conn, phases), budget, result=dict.fromkeys(phases, 0) | {"batches": 0})
+
+
+def _committed(conn: psycopg.Connection, phases: dict[str, Iterator[int]]) -> Iterator[dict[str, int]]:
+    """The phases' deletes one after another, each committed, as counts."""
     for name, batches in phases.items():
-        while True:
-            if not should_continue():
-                raise SoftTimeLimitExceeded(result["batches"], None, [result])
-            deleted = next(batches, None)
-            if deleted is None:
-                break
+        for deleted in batches:
             conn.commit()
-            result[name] += deleted
-            result["batches"] += deleted > 0
-    return result
+            yield {name: deleted, "batches": int(deleted > 0)}
 
 
 def _expired(conn: psycopg.Connection, table: str, before: datetime, limit: int) -> Iterator[int]:

@@ -20,29 +20,28 @@ users whose counters were recomputed: all of them in a full run, the marked ones
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import psycopg
 
-from include.common.time_budget import SoftTimeLimitExceeded
+from include.common.time_budget import TimeBudget, run_batches
 from include.social.repository import user_statistics as repository
 
 
 def update_user_statistics(conn: psycopg.Connection, *, batch_size: int = 20_000,
-                           should_continue: Callable[[], bool] = lambda: True,
-                           full: bool = False) -> dict[str, int]:
+                           budget: TimeBudget | None = None, full: bool = False) -> dict[str, int]:
     """Recompute the counters of all users; returns {users_scanned, users_updated, batches}.
 
-    When `should_continue()` says stop, the batches done stay committed and
-    SoftTimeLimitExceeded is raised (a stopped full run is redone, writing only what differs;
-    a stopped incremental run leaves the marks it did not reach for the next one).
+    When `budget` runs out, the batches done stay committed and SoftTimeLimitExceeded is
+    raised (a stopped full run is redone, writing only what differs; a stopped incremental
+    run leaves the marks it did not reach for the next one).
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     result = {"users_scanned": 0, "users_updated": 0, "batches": 0}
     if not full and repository.full_run_done(conn):
-        _refresh_marked(conn, batch_size, should_continue, result)
-        return result
+        conn.commit()
+        return run_batches(_marked(conn, batch_size), budget, result=result)
     repository.clear_marks(conn, "social.stats_dirty_users")
     bounds = repository.user_id_bounds(conn)
     conn.commit()
@@ -50,34 +49,25 @@ def update_user_statistics(conn: psycopg.Connection, *, batch_size: int = 20_000
         repository.record_full_run(conn)
         conn.commit()
         return result
-    lowest, highest = bounds
-    starts = range(lowest, highest + 1, batch_size)
+    starts = range(bounds[0], bounds[1] + 1, batch_size)
+    return run_batches(_ranges(conn, starts, batch_size), budget, result=result, total=len(starts))
+
+
+def _ranges(conn: psycopg.Connection, starts: range, batch_size: int) -> Iterator[dict[str, int]]:
+    """Recount every user, one committed key range at a time."""
     for low in starts:
-        if not should_continue():
-            raise SoftTimeLimitExceeded(result["batches"], len(starts), [result])
         scanned, updated = repository.refresh_counts(conn, low, low + batch_size)
         if low == starts[-1]:
             repository.record_full_run(conn)  # with the last range, so a stopped full run is redone
         conn.commit()
-        _add(result, scanned, updated)
-    return result
+        yield {"users_scanned": scanned, "users_updated": updated, "batches": 1}
 
 
-def _refresh_marked(conn: psycopg.Connection, batch_size: int, should_continue: Callable[[], bool],
-                    result: dict[str, int]) -> None:
+def _marked(conn: psycopg.Connection, batch_size: int) -> Iterator[dict[str, int]]:
     """Recount the marked users until a batch finds fewer than `batch_size` of them."""
-    conn.commit()
     while True:
-        if not should_continue():
-            raise SoftTimeLimitExceeded(result["batches"], None, [result])
         drained, updated = repository.refresh_marked_counts(conn, batch_size)
         conn.commit()
-        _add(result, drained, updated)
+        yield {"users_scanned": drained, "users_updated": updated, "batches": 1}
         if drained < batch_size:
             return
-
-
-def _add(result: dict[str, int], scanned: int, updated: int) -> None:
-    result["users_scanned"] += scanned
-    result["users_updated"] += updated
-    result["batches"] += 1

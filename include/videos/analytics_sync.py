@@ -6,7 +6,7 @@ they arrive, and one merge at the end writes them (inserts, and updates only of 
 numbers changed). Too many malformed rows (over `malformed_threshold` of those fetched) fail
 the run before anything is written: that is an API change, not a stray bad row.
 
-With a time budget, a run that is out of time stops between batches, merges and commits
+Under `run_batches` with a time budget, a run that is out of time stops between batches, merges and commits
 what it fetched, and raises SoftTimeLimitExceeded (a rerun syncs everything again, and the
 upsert makes that safe).
 """
@@ -14,13 +14,13 @@ upsert makes that safe).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import islice
 
 import psycopg
 
-from include.common.time_budget import SoftTimeLimitExceeded
+from include.common.time_budget import SoftTimeLimitExceeded, TimeBudget, run_batches
 from include.common.validation import BatchReport
 from include.videos.repository import analytics_sync as repository
 from include.videos.youtube_client import MAX_FILTER_IDS, YouTubeAnalyticsClient
@@ -39,7 +39,7 @@ def _batches(videos: Iterable[tuple[int, str]], size: int) -> Iterator[dict[str,
 
 def sync_stats(conn: psycopg.Connection, client: YouTubeAnalyticsClient, start_day: date, end_day: date, *,
                batch_size: int = MAX_FILTER_IDS, malformed_threshold: float = MALFORMED_THRESHOLD,
-               should_continue: Callable[[], bool] = lambda: True) -> dict:
+               budget: TimeBudget | None = None) -> dict:
     """Fetch and upsert the stats of start_day..end_day (inclusive); commits. Returns the
     receipt: videos, batches, fetched, malformed, stored (valid rows merged), inserted,
     updated (changed rows rewritten), unexpected (rows of videos not asked for) and repeated
@@ -54,22 +54,25 @@ def sync_stats(conn: psycopg.Connection, client: YouTubeAnalyticsClient, start_d
     receipt = {"start_day": start_day.isoformat(), "end_day": end_day.isoformat(), "videos": 0,
                "batches": 0, "unexpected": 0, "repeated": 0}
     repository.create_stage(conn)
-    stopped = False
-    for batch in _batches(repository.iter_success_videos(conn), batch_size):
-        if not should_continue():
-            stopped = True
-            break
-        rows = client.daily_stats(list(batch), start_day, end_day, report)
-        report.stored += repository.stage_rows(conn, _keyed(rows, batch, receipt))
-        receipt["videos"] += len(batch)
-        receipt["batches"] += 1
+
+    def fetch() -> Iterator[dict]:  # each batch is staged; the merge below commits them all
+        for batch in _batches(repository.iter_success_videos(conn), batch_size):
+            rows = client.daily_stats(list(batch), start_day, end_day, report)
+            report.stored += repository.stage_rows(conn, _keyed(rows, batch, receipt))
+            yield {"videos": len(batch), "batches": 1}
+
+    stopped: SoftTimeLimitExceeded | None = None
+    try:
+        run_batches(fetch(), budget, result=receipt, total=total_batches)
+    except SoftTimeLimitExceeded as stop:
+        stopped = stop  # merge and commit what was fetched, then say so
     report.check(malformed_threshold)
     inserted, updated = repository.merge_stage(conn)
     conn.commit()
     receipt.update(report.as_dict(), inserted=inserted, updated=updated)
     log.info("stats %s..%s: %s", start_day, end_day, receipt)
     if stopped:
-        raise SoftTimeLimitExceeded(receipt["batches"], total_batches, [receipt])
+        raise SoftTimeLimitExceeded(stopped.done, total_batches, receipt)
     return receipt
 
 

@@ -159,7 +159,7 @@ def _batches(conn: psycopg.Connection, day: date, size: int) -> Iterator[list[Vi
         yield batch
 
 
-def analyse_keywords(conn: psycopg.Connection, day: date, *, top_k: int = 10, budget: TimeBudget,
+def analyse_keywords(conn: psycopg.Connection, day: date, *, top_k: int = 10, budget: TimeBudget | None = None,
                      batch_size: int = 500) -> dict:
     """Store the top `top_k` keywords of every `success` video not yet analysed for `day`
     (batches of `batch_size` videos, each deleted and inserted in one transaction), then
@@ -182,16 +182,15 @@ def analyse_keywords(conn: psycopg.Connection, day: date, *, top_k: int = 10, bu
             rows += [(video.id, k, s, rank) for rank, (k, s) in enumerate(video_keywords(video, top_k), 1)]
         if skipped:
             log.warning("skipped videos of an unsupported language: %s", skipped)
-        deleted, inserted = repo.replace_keywords(conn, day, analysed, rows)
+        _, inserted = repo.replace_keywords(conn, day, analysed, rows)
         conn.commit()
-        return {"videos": len(analysed), "skipped": len(skipped), "deleted": deleted, "inserted": inserted}
+        return {"videos": len(analysed), "skipped_language": len(skipped), "keywords_inserted": inserted,
+                "batches": 1}
 
-    results = run_batches(_batches(conn, day, batch_size), process, budget, margin=5.0)
+    result = {"computed_for": day.isoformat(), "top_k": top_k, "batches": 0, "videos": 0, "skipped_language": 0,
+              "keywords_inserted": 0}
+    run_batches((process(batch) for batch in _batches(conn, day, batch_size)), budget, result=result, margin=5.0)
     keywords, written, removed = repo.update_performance(conn, day)
     conn.commit()
-    return {
-        "computed_for": day.isoformat(), "top_k": top_k, "batches": len(results),
-        "videos": sum(r["videos"] for r in results), "skipped_language": sum(r["skipped"] for r in results),
-        "keywords_inserted": sum(r["inserted"] for r in results),
-        "performance_keywords": keywords, "performance_written": written, "performance_deleted": removed,
-    }
+    return {**result, "performance_keywords": keywords, "performance_written": written,
+            "performance_deleted": removed}

@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -291,10 +291,11 @@ def window_days(min_history_days: int, train_days: int) -> int:
     return max(train_days + HORIZON + LONG_WINDOW, min_history_days)
 
 
-def predict_views(conn: psycopg.Connection, day: date, *, tz: str = "UTC", min_history_days: int = 28,
+def predict_views(conn: psycopg.Connection, day_start: datetime, *, min_history_days: int = 28,
                   train_days: int = 84, max_train_rows: int = 400_000) -> dict:
-    """Forecast the views of every `success` video for D=`day` .. D+6 from the stats up to
-    D-1, and make `videos.predictions` of `day` exactly those rows (committed here).
+    """Forecast the views of every `success` video for D .. D+6 (D: the local day starting at
+    the aware `day_start`, whose zone gives the videos' local publish days) from the stats up
+    to D-1, and make `videos.predictions` of D exactly those rows (committed here).
     Returns the receipt: counts, the pooled backtest MAE of the model and the baseline."""
     if min_history_days < LAGS + HORIZON:
         raise ValueError(f"min_history_days must be >= {LAGS + HORIZON} (7 days of lags before the "
@@ -303,9 +304,12 @@ def predict_views(conn: psycopg.Connection, day: date, *, tz: str = "UTC", min_h
         raise ValueError(f"train_days must be >= {HORIZON}, got {train_days!r}")
     if max_train_rows < MIN_TRAIN_ROWS:
         raise ValueError(f"max_train_rows must be >= {MIN_TRAIN_ROWS}, got {max_train_rows!r}")
+    if day_start.tzinfo is None:
+        raise ValueError(f"day_start must be time-zone aware, got {day_start!r}")
+    day = day_start.date()
     W = window_days(min_history_days, train_days)
     first_day = day - timedelta(days=W)
-    videos = repo.tracked_videos(conn, day, tz)
+    videos = repo.tracked_videos(conn, day_start)
     stats = repo.stats_window(conn, first_day, day)
     series = build_series(videos["id"], videos["published"], stats, first_day, W)
     del stats

@@ -2,8 +2,9 @@
 published by the end of D) with its facts and a narrative, and one email per creator.
 
 Which day: the DAG runs at 18:00; D is the day its data interval starts in (the videos time
-zone), i.e. the last day complete at run time. Today is still running at 18:00, so its
-views would always look like a drop against yesterday.
+zone: `LocalDays.first` of include/orchestration/schedules.py), i.e. the last day complete at
+run time. Today is still running at 18:00, so its views would always look like a drop
+against yesterday. The caller passes D and the instant it ends (local midnight after D).
 
 Per batch of creators (a key range of creator ids):
 1. the facts of all their videos in one statement (include/videos/repository/reports.py),
@@ -17,18 +18,18 @@ Per batch of creators (a key range of creator ids):
    (video_id, day), writing only rows that change; reports of videos no longer tracked
    deleted) and one email per creator queued in the outbox with the dedupe key
    `videos-report:<creator_id>:<D>` (a rerun or backfill of D sends nothing twice).
-Batches run under a TimeBudget: when the next batch would not fit, the finished batches
-stay committed and SoftTimeLimitExceeded is raised.
+Batches run under `run_batches` and a TimeBudget: when the next batch would not fit, the
+finished batches stay committed and SoftTimeLimitExceeded (with their counts) is raised.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Protocol
 
@@ -58,18 +59,6 @@ class Narrative:
     text: str
     source: str  # 'llm' | 'template'
     fallback_reason: str | None = None
-
-
-def report_day(interval_start: datetime, zone: tzinfo) -> date:
-    """D: the calendar day (in `zone`) the data interval starts in."""
-    if interval_start.tzinfo is None:
-        raise ValueError("interval_start must be time-zone aware")
-    return interval_start.astimezone(zone).date()
-
-
-def day_end(day: date, zone: tzinfo) -> datetime:
-    """Midnight after `day` in `zone`: videos published before it are reported on."""
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
 
 
 def dedupe_key(creator_id: int, day: date) -> str:
@@ -205,54 +194,48 @@ def creator_emails(rows: list[dict], stories: list[Narrative], day: date) -> lis
 
 # -- the job -------------------------------------------------------------------------------------
 
-def generate_daily_reports(conn: psycopg.Connection, day: date, zone: tzinfo, *,
+def generate_daily_reports(conn: psycopg.Connection, day: date, day_end: datetime, *,
                            chat_clients: Sequence[Chat] = (), no_llm_reason: str | None = None,
                            batch_size: int = 100, budget: TimeBudget | None = None) -> dict:
-    """Write the reports of `day` and queue the creators' emails, batch by batch of
-    `batch_size` creators, each committed (see the module docstring).
+    """Write the reports of `day` (which ends at the aware `day_end`: videos published before
+    it are reported on) and queue the creators' emails, batch by batch of `batch_size`
+    creators, each committed (see the module docstring).
 
     Returns {"day", "videos", "reports_written", "reports_deleted", "narratives": {source:
     count}, "fallbacks": {reason kind: count}, "emails_queued", "emails_already_queued",
     "batches"}; raises SoftTimeLimitExceeded when `budget` runs out with batches left."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    end = day_end(day, zone)
-    bounds = repository.creator_id_bounds(conn, end)
+    if day_end.tzinfo is None:
+        raise ValueError(f"day_end must be time-zone aware, got {day_end!r}")
+    bounds = repository.creator_id_bounds(conn, day_end)
     conn.commit()
     ranges = key_ranges(*bounds, batch_size) if bounds else []
 
-    def process(key_range: tuple[int, int]) -> dict:
-        lo, hi = key_range
-        rows = repository.video_facts(conn, lo, hi, day, end)
-        conn.commit()  # no transaction stays open while the LLM writes
-        stories = write_narratives([r["facts"] for r in rows], chat_clients, no_llm_reason)
-        pairs = zip(rows, stories, strict=True)
-        written, deleted = repository.replace_reports(
-            conn, day, lo, hi, [(r["video_id"], r["facts"], s.text, s.source, s.fallback_reason) for r, s in pairs])
-        messages = creator_emails(rows, stories, day)
-        queued = enqueue(conn, messages)
-        conn.commit()
-        return {"videos": len(rows), "written": written, "deleted": deleted, "emails": len(messages),
-                "queued": queued, "sources": [s.source for s in stories],
-                "reasons": [s.fallback_reason.split(":")[0] for s in stories if s.fallback_reason]}
+    def batches() -> Iterator[dict]:
+        for lo, hi in ranges:
+            rows = repository.video_facts(conn, lo, hi, day, day_end)
+            conn.commit()  # no transaction stays open while the LLM writes
+            stories = write_narratives([r["facts"] for r in rows], chat_clients, no_llm_reason)
+            pairs = zip(rows, stories, strict=True)
+            written, deleted = repository.replace_reports(
+                conn, day, lo, hi, [(r["video_id"], r["facts"], s.text, s.source, s.fallback_reason) for r, s in pairs])
+            messages = creator_emails(rows, stories, day)
+            queued = enqueue(conn, messages)
+            conn.commit()
+            yield {"videos": len(rows), "reports_written": written, "reports_deleted": deleted,
+                   "emails_queued": queued, "emails_already_queued": len(messages) - queued,
+                   "narratives": _tally(s.source for s in stories),
+                   "fallbacks": _tally(s.fallback_reason.split(":")[0] for s in stories if s.fallback_reason),
+                   "batches": 1}
 
-    results = run_batches(ranges, process, budget or TimeBudget(float("inf")))
-    narratives: dict[str, int] = {}
-    fallbacks: dict[str, int] = {}
-    for result in results:
-        for source in result["sources"]:
-            narratives[source] = narratives.get(source, 0) + 1
-        for reason in result["reasons"]:
-            fallbacks[reason] = fallbacks.get(reason, 0) + 1
-    queued = sum(r["queued"] for r in results)
-    return {
-        "day": day.isoformat(),
-        "videos": sum(r["videos"] for r in results),
-        "reports_written": sum(r["written"] for r in results),
-        "reports_deleted": sum(r["deleted"] for r in results),
-        "narratives": narratives,
-        "fallbacks": fallbacks,
-        "emails_queued": queued,
-        "emails_already_queued": sum(r["emails"] for r in results) - queued,
-        "batches": len(results),
-    }
+    result = {"day": day.isoformat(), "videos": 0, "reports_written": 0, "reports_deleted": 0, "narratives": {},
+              "fallbacks": {}, "emails_queued": 0, "emails_already_queued": 0, "batches": 0}
+    return run_batches(batches(), budget, result=result, total=len(ranges))
+
+
+def _tally(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts

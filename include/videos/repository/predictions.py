@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -46,15 +46,26 @@ def copy_columns(conn: psycopg.Connection, query: sql.Composable,
     return {name: rows[name].astype(np.dtype(_TYPES[kind]).newbyteorder("=")) for name, kind in columns}
 
 
-def tracked_videos(conn: psycopg.Connection, day: date, tz: str) -> dict[str, np.ndarray]:
-    """Videos with status `success`, ordered by id: `id` and `published` (the local publish
-    day minus `day`, in days)."""
+def tracked_videos(conn: psycopg.Connection, day_start: datetime) -> dict[str, np.ndarray]:
+    """Videos with status `success`, ordered by id: `id` and `published` (the publish day
+    minus the day starting at `day_start`, in days, both in `day_start`'s own zone)."""
+    tz, day = _zone_name(day_start), day_start.date()
     query = sql.SQL("""
         SELECT id, ((published_at AT TIME ZONE {tz})::date - {day}::date)::int4
           FROM videos.videos
          WHERE status = 'success'
          ORDER BY id""").format(tz=sql.Literal(tz), day=sql.Literal(day))
     return copy_columns(conn, query, [("id", "int8"), ("published", "int4")])
+
+
+def _zone_name(moment: datetime) -> str:
+    """The IANA name of an aware datetime's zone, for AT TIME ZONE (UTC for fixed offsets of 0)."""
+    key = getattr(moment.tzinfo, "key", None)
+    if key:
+        return key
+    if moment.utcoffset() == timedelta(0):
+        return "UTC"
+    raise ValueError(f"{moment!r} needs a ZoneInfo time zone (local calendar days), not a fixed offset")
 
 
 def stats_window(conn: psycopg.Connection, first_day: date, day: date) -> dict[str, np.ndarray]:

@@ -4,7 +4,7 @@ answers are known: who gets a digest, which posts in which order, once per user 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -13,6 +13,7 @@ import pytest
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.social.digest import key_ranges, queue_digests, week_label
 from include.social.repository.digest import recipient_id_bounds, top_posts_by_recipient
+from tests.budgets import ScriptedBudget
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday 09:00: ISO week 2026-W10
 END = START + timedelta(days=7)
@@ -141,7 +142,7 @@ def test_one_email_per_recipient_in_batches_and_a_rerun_sends_nothing_twice(soci
     assert sorted(queued) == sorted([f"digest:{u['alice']}:2026-W10", f"digest:{u['kate']}:2026-W10"])
     recipient, subject, text = queued[f"digest:{u['alice']}:2026-W10"]
     assert recipient == "alice@digest.test"
-    assert subject == "Your week on Social: 3 top posts from people you follow"
+    assert subject == "Your week on Social, Mar 2–9: 3 top posts from people you follow"
     assert "Hi Alice Liddell," in text and "2026-03-02 to 2026-03-09 (2026-W10)" in text
     order = [text.index(s) for s in ("1. Carol (@carol)", "carol at the start", "1 like · 2 comments",
                                      "2. Bob (@bob)", "Launch day! We shipped", "2 likes · 1 comment",
@@ -166,10 +167,10 @@ def test_a_week_without_posts_from_followees_sends_nothing(social_db, world):
 
 def test_soft_limit_keeps_finished_batches_and_a_rerun_does_the_rest(social_db, world):
     u = world.users
-    calls = iter([True])  # one batch, then the budget is gone
+    budget = ScriptedBudget([True])  # one batch, then the budget is gone
     with psycopg.connect(social_db) as conn:
         with pytest.raises(SoftTimeLimitExceeded, match="1 of 5 batches done"):
-            queue_digests(conn, START, END, batch_size=1, should_continue=lambda: next(calls, False))
+            queue_digests(conn, START, END, batch_size=1, budget=budget)
     with psycopg.connect(social_db) as conn:
         assert list(_digest_rows(conn)) == [f"digest:{u['alice']}:2026-W10"]  # committed
         rest = queue_digests(conn, START, END, batch_size=1)
@@ -194,3 +195,11 @@ def test_week_label_is_the_calendar_week_of_the_given_zone():
     assert week_label(monday_9_at_utc_plus_14.astimezone(UTC)) == "2026-W09"  # Sunday 19:00 UTC
     assert key_ranges(3, 10, 4) == [(3, 7), (7, 11)]
     assert key_ranges(5, 5, 100) == [(5, 6)]
+
+
+def test_the_subject_names_the_week_so_weeks_never_share_a_title():
+    from include.social.digest import date_range
+
+    assert date_range(date(2026, 11, 23), date(2026, 11, 29)) == "Nov 23–29"
+    assert date_range(date(2026, 11, 30), date(2026, 12, 6)) == "Nov 30 – Dec 6"
+    assert date_range(date(2026, 12, 28), date(2027, 1, 3)) == "Dec 28, 2026 – Jan 3, 2027"

@@ -10,6 +10,7 @@ import pytest
 
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.social.engagement import engagement_score, update_engagement_scores
+from tests.budgets import ScriptedBudget
 
 T = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)  # the data interval's end
 H = timedelta(hours=1)
@@ -142,10 +143,10 @@ def test_removal_goes_in_bounded_batches(conn):
 def test_soft_time_limit_keeps_finished_ranges(conn):
     ids = [post(conn, T - (i + 1) * D, likes=[T - H]) for i in range(4)]
     conn.commit()
-    calls = iter([True, False])
-    with pytest.raises(SoftTimeLimitExceeded, match="^soft time limit: 1 batches done, rerun continues$") as err:
-        update_engagement_scores(conn, T, batch_size=2, should_continue=lambda: next(calls))
-    assert err.value.results == [{"posts_scanned": 2, "scores_written": 2, "scores_removed": 0, "batches": 1}]
+    budget = ScriptedBudget([True, False])
+    with pytest.raises(SoftTimeLimitExceeded, match="^soft time limit: 1 batches done, rerun continues; ") as err:
+        update_engagement_scores(conn, T, batch_size=2, budget=budget)
+    assert [err.value.result] == [{"posts_scanned": 2, "scores_written": 2, "scores_removed": 0, "batches": 1}]
     with psycopg.connect(conn.info.dsn) as other:
         done = {r[0] for r in other.execute("SELECT post_id FROM social.post_engagement_scores")}
     assert done == set(ids[:2])

@@ -12,6 +12,7 @@ import pytest
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.social import old_posts
 from include.social.old_posts import cleanup_old_posts
+from tests.budgets import ScriptedBudget
 
 END = datetime(2026, 3, 8, 1, 0, tzinfo=UTC)  # a Sunday 01:00 interval end
 CUTOFF = END - timedelta(days=365)
@@ -163,10 +164,10 @@ def test_a_post_engaged_after_it_was_found_is_kept(world, monkeypatch):
 
 def test_soft_time_limit_keeps_committed_batches_and_rerun_finishes(world):
     conn = world["conn"]
-    calls = iter([True, True, True, False])  # the range read, two batches, then out of time
+    budget = ScriptedBudget([True, True, True, False])  # the range read, two batches, then out of time
     with pytest.raises(SoftTimeLimitExceeded, match="2 batches done") as err:
-        run(world, batch_size=1, should_continue=lambda: next(calls))
-    [partial] = err.value.results
+        run(world, batch_size=1, budget=budget)
+    partial = err.value.result
     assert partial["deleted_posts"] == 2
     assert len(remaining(conn) & GOING) == 1, "the two committed batches stay deleted"
     rest = run(world, batch_size=1)

@@ -9,6 +9,7 @@ import pytest
 
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.social.tokens import cleanup_expired_tokens
+from tests.budgets import ScriptedBudget
 
 T = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)  # the data interval's end
 CUTOFF = T - timedelta(days=30)
@@ -108,12 +109,12 @@ def test_soft_time_limit_keeps_finished_batches_and_a_rerun_continues(conn):
                     SELECT %s, 'expired-' || i, 'access', %s FROM generate_series(1, 25) i""",
                  (someone, T - timedelta(days=1)))
     conn.commit()
-    calls = iter([True, True, False])
+    budget = ScriptedBudget([True, True, False])
 
-    with pytest.raises(SoftTimeLimitExceeded, match="^soft time limit: 2 batches done, rerun continues$") as err:
-        cleanup_expired_tokens(conn, T, batch_size=10, should_continue=lambda: next(calls))
+    with pytest.raises(SoftTimeLimitExceeded, match="^soft time limit: 2 batches done, rerun continues; ") as err:
+        cleanup_expired_tokens(conn, T, batch_size=10, budget=budget)
 
-    assert err.value.results == [{"expired_tokens": 20, "expired_sessions": 0, "inactive_tokens": 0,
+    assert [err.value.result] == [{"expired_tokens": 20, "expired_sessions": 0, "inactive_tokens": 0,
                                   "inactive_sessions": 0, "batches": 2}]
     with psycopg.connect(conn.info.dsn) as other:  # committed, seen from another connection
         assert other.execute("SELECT count(*) FROM social.auth_tokens").fetchone() == (5,)

@@ -7,6 +7,7 @@ import pytest
 
 from include.common.time_budget import SoftTimeLimitExceeded
 from include.social.user_statistics import update_user_statistics
+from tests.budgets import ScriptedBudget
 
 
 @pytest.fixture
@@ -87,9 +88,9 @@ def test_no_users_is_no_work(conn):
 
 def test_soft_time_limit_keeps_finished_ranges(conn):
     graph(conn)
-    calls = iter([True, False])
-    with pytest.raises(SoftTimeLimitExceeded, match="^soft time limit: 1 of 25 batches done, rerun continues$"):
-        update_user_statistics(conn, batch_size=2, should_continue=lambda: next(calls))
+    budget = ScriptedBudget([True, False])
+    with pytest.raises(SoftTimeLimitExceeded, match="^soft time limit: 1 of 25 batches done, rerun continues; "):
+        update_user_statistics(conn, batch_size=2, budget=budget)
     with psycopg.connect(conn.info.dsn) as other:
         rows = other.execute("SELECT id, followers_count, following_count, posts_count FROM social.users ORDER BY id")
         seen = {r[0]: tuple(r[1:]) for r in rows}
@@ -125,9 +126,9 @@ def test_a_stopped_incremental_run_keeps_the_marks_of_the_ranges_not_done(conn):
     update_user_statistics(conn, full=True)
     follow(conn, (2, 1), (50, 3))
     conn.commit()
-    calls = iter([True, False])
+    budget = ScriptedBudget([True, False])
     with pytest.raises(SoftTimeLimitExceeded):
-        update_user_statistics(conn, batch_size=2, should_continue=lambda: next(calls))
+        update_user_statistics(conn, batch_size=2, budget=budget)
     marked = {r[0] for r in conn.execute("SELECT user_id FROM social.stats_dirty_users")}
     assert marked == {3, 50}, "range [1, 3) is drained, the rest waits for the rerun"
     update_user_statistics(conn)

@@ -15,6 +15,7 @@ from include.common.validation import TooManyMalformed
 from include.demo import videos_stats as demo_stats
 from include.videos.analytics_sync import sync_stats
 from include.videos.youtube_client import YouTubeAnalyticsClient
+from tests.budgets import ScriptedBudget
 
 API = "youtube_analytics"
 OLD = (date(2025, 1, 1), date(2025, 12, 31))
@@ -173,9 +174,9 @@ def test_too_many_malformed_rows_fail_before_writing(conn, client, sandbox):
 
 def test_soft_time_limit_keeps_the_fetched_batches(conn, client):
     videos = add_videos(conn, 5)
-    answers = iter([True, True, False])
+    budget = ScriptedBudget([True, True, False])
     with pytest.raises(SoftTimeLimitExceeded) as stop:
-        sync_stats(conn, client, END, END, batch_size=2, should_continue=lambda: next(answers))
+        sync_stats(conn, client, END, END, batch_size=2, budget=budget)
     assert (stop.value.done, stop.value.total) == (2, 3)
     first_four = sorted(videos)[:4]
     assert stored(conn) == {k: v for k, v in truth(videos, END, END).items() if k[0] in first_four}

@@ -5,6 +5,7 @@ model beating the naive baseline's backtest on synthetic and on the demo data.""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
@@ -14,6 +15,10 @@ from include.videos import predictions
 from include.videos.predictions import BASELINE_VERSION, predict_views
 
 D = date(2026, 6, 10)  # the data interval's day: history ends D-1, predictions are D..D+6
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -70,7 +75,7 @@ def synthetic(n: int, days: int, *, seed: int, noise: bool = True) -> np.ndarray
 def test_constant_series_predicts_the_constant(conn):
     for video_id, value in ((1, 10), (2, 100), (3, 5000)):
         add_video(conn, video_id, [value] * 120)
-    receipt = predict_views(conn, D)
+    receipt = predict_views(conn, midnight(D))
     rows = stored(conn)
     assert receipt["model"] == 3 and receipt["baseline"] == 0
     for video_id, value in ((1, 10), (2, 100), (3, 5000)):
@@ -84,7 +89,7 @@ def test_weekly_series_is_learnt_and_beats_the_baseline(conn):
     views = synthetic(40, 150, seed=7, noise=False)
     for n, series in enumerate(views, 1):
         add_video(conn, n, series)
-    receipt = predict_views(conn, D)
+    receipt = predict_views(conn, midnight(D))
     rows = stored(conn)
     assert receipt["model"] == 40
     assert receipt["backtest_mae_model"] < 0.2 * receipt["backtest_mae_baseline"]
@@ -105,7 +110,7 @@ def test_short_history_gets_the_baseline_marked(conn):
     add_video(conn, 4, [50] * 40, last_day=D - timedelta(days=130))  # stats only before the window
     add_video(conn, 5, [100] * 60, status="failed")  # not tracked
     add_video(conn, 6, [7] * 27 + [1000], last_day=D)  # D's own row is not history yet: 27 days
-    receipt = predict_views(conn, D)
+    receipt = predict_views(conn, midnight(D))
     rows = stored(conn)
     assert set(rows) == {1, 2, 3, 6}
     assert rows[1][0] == "model"
@@ -122,21 +127,21 @@ def test_min_history_days_is_the_threshold(conn):
     add_video(conn, 1, [100] * 60)
     add_video(conn, 2, [30] * 27)
     add_video(conn, 3, [40] * 28)
-    predict_views(conn, D, min_history_days=28)
+    predict_views(conn, midnight(D), min_history_days=28)
     rows = stored(conn)
     assert (rows[2][0], rows[3][0]) == ("baseline", "model")
     assert rows[3][2] == [40] * 7
     with pytest.raises(ValueError, match="min_history_days must be >= 14"):
-        predict_views(conn, D, min_history_days=7)
+        predict_views(conn, midnight(D), min_history_days=7)
 
 
 def test_rerun_is_deterministic_and_writes_nothing(conn):
     for n, series in enumerate(synthetic(60, 140, seed=3), 1):
         add_video(conn, n, series)
-    first = predict_views(conn, D)
+    first = predict_views(conn, midnight(D))
     rows = stored(conn)
     xmins = conn.execute("SELECT video_id, xmin::text FROM videos.predictions").fetchall()
-    second = predict_views(conn, D)
+    second = predict_views(conn, midnight(D))
     assert stored(conn) == rows
     assert conn.execute("SELECT video_id, xmin::text FROM videos.predictions").fetchall() == xmins
     assert first["written"] == 60 and second["written"] == 0 and second["deleted"] == 0
@@ -144,10 +149,10 @@ def test_rerun_is_deterministic_and_writes_nothing(conn):
         {k: v for k, v in second.items() if k not in ("written",)}
 
     # A video no longer tracked loses its row of D on the next run; other days are kept.
-    predict_views(conn, D - timedelta(days=1))
+    predict_views(conn, midnight(D - timedelta(days=1)))
     conn.execute("UPDATE videos.videos SET status = 'failed' WHERE id = 5")
     conn.commit()
-    third = predict_views(conn, D)
+    third = predict_views(conn, midnight(D))
     assert third["deleted"] == 1 and 5 not in stored(conn)
     assert 5 in stored(conn, D - timedelta(days=1))
 
@@ -155,7 +160,7 @@ def test_rerun_is_deterministic_and_writes_nothing(conn):
 def test_model_beats_the_baseline_on_weekly_trending_data(conn):
     for n, series in enumerate(synthetic(200, 150, seed=11), 1):
         add_video(conn, n, series)
-    receipt = predict_views(conn, D)
+    receipt = predict_views(conn, midnight(D))
     assert receipt["model"] == 200 and receipt["backtest_days"] == 200 * 7
     assert receipt["backtest_mae_model"] < 0.8 * receipt["backtest_mae_baseline"], receipt
 
@@ -166,7 +171,7 @@ def test_model_beats_the_baseline_on_the_demo_data(conn):
     conn.execute("TRUNCATE videos.creators CASCADE")
     videos_seed.seed(conn, 2, today=D)  # history ends D-1
     conn.commit()
-    receipt = predict_views(conn, D)
+    receipt = predict_views(conn, midnight(D))
     assert receipt["model"] > 50 and receipt["backtest_days"] > 50 * 7
     assert receipt["backtest_mae_model"] < receipt["backtest_mae_baseline"], receipt
 
@@ -178,7 +183,8 @@ def test_history_is_read_as_arrays_in_one_pass(conn):
     stats = predictions.repo.stats_window(conn, first, D)
     assert stats["video_id"].tolist() == [7, 7] and stats["offset"].tolist() == [7, 9]
     assert stats["views"].tolist() == [3, 5] and stats["views"].dtype == np.int64
-    videos = predictions.repo.tracked_videos(conn, D, "UTC")
+    videos = predictions.repo.tracked_videos(conn, midnight(D))
     assert videos["id"].tolist() == [7] and videos["published"].tolist() == [-3]
     # Published at 00:00 UTC: the evening before in New York.
-    assert predictions.repo.tracked_videos(conn, D, "America/New_York")["published"].tolist() == [-4]
+    new_york = datetime.combine(D, datetime.min.time(), ZoneInfo("America/New_York"))
+    assert predictions.repo.tracked_videos(conn, new_york)["published"].tolist() == [-4]

@@ -18,7 +18,7 @@ from include.videos.llm_client import ChatClient
 from include.videos.repository import reports as repository
 
 D = date(2026, 6, 10)
-ZONE = UTC
+DAY_END = datetime(2026, 6, 11, tzinfo=UTC)  # D ends at midnight UTC
 PUBLISHED = datetime(2026, 1, 1, tzinfo=UTC)
 WEEK_BEFORE = [900, 1100, 1000, 950, 1050, 1000, 1000]  # D-7 .. D-1: mean 1,000
 
@@ -89,7 +89,7 @@ def chat_clients(session_env, sandbox):
 
 def _generate(dsn, **kwargs) -> dict:
     with psycopg.connect(dsn) as conn:
-        return reports.generate_daily_reports(conn, D, ZONE, **kwargs)
+        return reports.generate_daily_reports(conn, D, DAY_END, **kwargs)
 
 
 def _reports(dsn) -> dict[int, dict]:
@@ -109,7 +109,7 @@ def _outbox(dsn) -> dict[str, dict]:
 def test_facts_of_hand_built_videos(db, catalogue):
     ids, creators = catalogue["ids"], catalogue["creators"]
     with psycopg.connect(db) as conn:
-        rows = repository.video_facts(conn, creators["A"], creators["C"] + 1, D, reports.day_end(D, ZONE))
+        rows = repository.video_facts(conn, creators["A"], creators["C"] + 1, D, DAY_END)
     by_video = {r["video_id"]: r for r in rows}
     assert set(by_video) == {ids["food"], ids["young"], ids["quiet"], ids["invent"]}
     food = by_video[ids["food"]]
@@ -243,12 +243,16 @@ def test_soft_time_limit_stops_between_batches_keeping_the_finished_ones(db, cat
     assert set(_outbox(db)) == {f"videos-report:{creators['A']}:2026-06-10"}
 
 
-def test_report_day_is_the_day_the_interval_starts_in_the_videos_zone():
+def test_the_report_day_comes_from_the_interval_as_local_days():
     from zoneinfo import ZoneInfo
 
-    start = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)
-    assert reports.report_day(start, UTC) == date(2026, 6, 10)
-    assert reports.report_day(start, ZoneInfo("Asia/Shanghai")) == date(2026, 6, 11)  # 02:00 there
-    assert reports.day_end(D, ZoneInfo("Asia/Shanghai")) == datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
-    with pytest.raises(ValueError):
-        reports.report_day(datetime(2026, 6, 10, 18, 0), UTC)
+    from include.orchestration.schedules import LocalDays
+
+    # the 18:00 run of June 11 covers [June 10 18:00, June 11 18:00): D = June 10
+    start, end = datetime(2026, 6, 10, 18, 0, tzinfo=UTC), datetime(2026, 6, 11, 18, 0, tzinfo=UTC)
+    assert LocalDays.of(start, end, "UTC").first == date(2026, 6, 10)
+    shanghai = LocalDays.of(start, end, ZoneInfo("Asia/Shanghai"))
+    assert shanghai.first == date(2026, 6, 11)  # 02:00 there
+    assert shanghai.bounds(D)[1] == datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="aware"):
+        reports.generate_daily_reports(None, D, datetime(2026, 6, 11))
