@@ -32,16 +32,15 @@ def platform_backup_database():
         from pathlib import Path
 
         from include.orchestration import connections, variables
-        from include.orchestration.schedules import current_interval
+        from include.orchestration.schedules import local_days
         from include.platform.backup import backup_databases
 
-        data_interval_start, _ = current_interval()
         return backup_databases(
             connections.app_db("platform"),
             connections.app_databases(),
-            Path(variables.get("platform_backup_dir", "/var/backups/jobyard")),
-            data_interval_start.date(),
-            keep_days=int(variables.get("platform_backup_keep_days", 7)),
+            Path(variables.get_str("platform_backup_dir", "/var/backups/jobyard")),
+            local_days("platform").first,
+            keep_days=variables.get_int("platform_backup_keep_days", 7, minimum=1, maximum=3650),
         )
 
     dump_databases()

@@ -37,7 +37,7 @@ def platform_cleanup_metadata():
         from include.platform.metadata import clean_metadata
 
         _, data_interval_end = current_interval()
-        keep = timedelta(days=int(variables.get("platform_metadata_keep_days", 30)))
+        keep = timedelta(days=variables.get_int("platform_metadata_keep_days", 30, minimum=1, maximum=3650))
         airflow_bin = shutil.which("airflow") or str(Path(sys.executable).with_name("airflow"))
         return clean_metadata(airflow_bin, connections.sqlalchemy_url("airflow_metadata_db"),
                               data_interval_end - keep)

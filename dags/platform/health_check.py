@@ -20,14 +20,15 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from include.orchestration.defaults import dag_settings
+from include.orchestration.notify import deliver_notifications
 from include.orchestration.schedules import interval_timetable
 
 CRON = "*/15 * * * *"
 
 
 @dag(schedule=interval_timetable("platform", CRON),
-     **dag_settings("platform", queue="maintenance", cron=CRON,
-                     execution_timeout=timedelta(minutes=5)), doc_md=__doc__)
+     **dag_settings("platform", queue="maintenance", cron=CRON, execution_timeout=timedelta(minutes=5)),
+     doc_md=__doc__)
 def platform_health_check():
     @task
     def check_health() -> dict:
@@ -39,11 +40,11 @@ def platform_health_check():
         from include.platform import health
 
         _, data_interval_end = current_interval()
-        limits = health.Thresholds(**variables.get("platform_health_thresholds", {}))
+        limits = health.Thresholds(**variables.get_json("platform_health_thresholds", {}))
         readings = [health.check_database(name, dsn, limits)
                     for name, dsn in connections.app_databases().items()]
         readings.append(health.check_redis(*connections.redis_address(), limits))
-        readings.append(health.check_disk(variables.get("platform_backup_dir", "/"), limits))
+        readings.append(health.check_disk(variables.get_str("platform_backup_dir", "/"), limits))
         readings.append(health.check_memory(limits))
         readings.append(health.check_backlog(connections.postgres_dsn("airflow_metadata_db"), limits))
         with connect(connections.outbox_db("platform")) as conn:
@@ -51,14 +52,8 @@ def platform_health_check():
         receipt["checks"] = [dataclasses.asdict(r) for r in readings]
         return receipt
 
-    @task
-    def send_alerts(receipt: dict) -> dict:
-        """Deliver the transition alerts now rather than at the next outbox sweep."""
-        from include.orchestration.notify import deliver_outbox
-
-        return deliver_outbox(soft_limit_seconds=120)
-
-    send_alerts(check_health())
+    # The transition alerts go out now rather than at the next outbox sweep.
+    deliver_notifications(upstream=check_health())
 
 
 platform_health_check()

@@ -6,8 +6,8 @@ end, then the tokens and sessions of users inactive for 30+ days (last activity 
 `interval end - social_inactive_days`, or no activity and signed up before that). Deletes go
 in bounded batches of 10k ids, each committed; the result counts
 `{expired_tokens, expired_sessions, inactive_tokens, inactive_sessions, batches}`.
-A soft time limit (25 min of the 30 min timeout) stops it between batches and fails the
-try with "soft time limit: N batches done, rerun continues".
+A soft time limit (27 min of the 30 min timeout) stops it between batches and fails the
+try with "soft time limit: N batches done, rerun continues", the counts so far as its result.
 
 - **Owner:** social
 - **Reads:** connection `social_db` (`social.users`, `social.auth_tokens`, `social.sessions`);
@@ -25,31 +25,24 @@ from include.orchestration.defaults import dag_settings
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 2 * * *"
-TIMEOUT = timedelta(minutes=30)
-SOFT_LIMIT = timedelta(minutes=25)
 
 
 @dag(schedule=interval_timetable("social", CRON),
-     **dag_settings("social", queue="maintenance", cron=CRON, execution_timeout=TIMEOUT), doc_md=__doc__)
+     **dag_settings("social", queue="maintenance", cron=CRON, execution_timeout=timedelta(minutes=30)),
+     doc_md=__doc__)
 def social_cleanup_expired_tokens():
     @task
     def delete_expired_tokens() -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import connections, variables
+        from include.orchestration.budget import soft_limit
         from include.orchestration.schedules import current_interval
         from include.social.tokens import cleanup_expired_tokens
 
-        budget = TimeBudget(SOFT_LIMIT.total_seconds())
-        inactive_days = variables.get("social_inactive_days", 30)
-        if type(inactive_days) is not int or inactive_days < 1:  # a bad setting: retrying cannot help
-            raise AirflowFailException(f"variable social_inactive_days must be an integer >= 1, got {inactive_days!r}")
+        inactive_days = variables.get_int("social_inactive_days", 30, minimum=1, maximum=3650)
         _, data_interval_end = current_interval()
-        with connect(connections.app_db("social")) as conn:
-            return cleanup_expired_tokens(conn, data_interval_end, inactive_days=inactive_days,
-                                          should_continue=lambda: not budget.exhausted(margin=60))
+        with soft_limit() as budget, connect(connections.app_db("social")) as conn:
+            return cleanup_expired_tokens(conn, data_interval_end, inactive_days=inactive_days, budget=budget)
 
     delete_expired_tokens()
 

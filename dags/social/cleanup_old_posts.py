@@ -14,7 +14,7 @@ Param `dry_run` (default false) reports the count and a sample of ids and change
   `social_media_root` (default `<repo>/.state/media`, `$JOBYARD_STATE/media` when set)
 - **Writes:** deletes from `social.posts` and its child tables, and media files
 - **Triage:** safe to clear and re-run: each batch commits on its own and a rerun only finds
-  what is left. A soft time limit (50 min) stops before the next batch and fails saying
+  what is left. A soft time limit (55 min) stops before the next batch and fails saying
   how many were done; the retry continues. A missing media file is logged, not an error.
 """
 
@@ -26,14 +26,11 @@ from include.orchestration.defaults import dag_settings
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 1 * * 0"
-SOFT_LIMIT = timedelta(minutes=50)
 
 
 @dag(schedule=interval_timetable("social", CRON),
-     **dag_settings("social", queue="maintenance", cron=CRON,
-                     execution_timeout=timedelta(hours=1)),
-     params={"dry_run": Param(False, type="boolean",
-                              description="Only report what would be removed")},
+     **dag_settings("social", queue="maintenance", cron=CRON, execution_timeout=timedelta(hours=1)),
+     params={"dry_run": Param(False, type="boolean", description="Only report what would be removed")},
      doc_md=__doc__)
 def social_cleanup_old_posts():
     @task
@@ -43,23 +40,20 @@ def social_cleanup_old_posts():
         from airflow.sdk import get_current_context
 
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import connections, variables
+        from include.orchestration.budget import soft_limit
         from include.orchestration.schedules import current_interval
         from include.social.media.storage import default_media_root
         from include.social.old_posts import cleanup_old_posts
 
         _, data_interval_end = current_interval()
-        budget = TimeBudget(SOFT_LIMIT.total_seconds())
-        with connect(connections.app_db("social")) as conn:
-            return cleanup_old_posts(
-                conn, data_interval_end,
-                media_root=Path(variables.get("social_media_root", str(default_media_root()))),
-                older_than_days=int(variables.get("social_old_post_days", 365)),
-                min_engagement=int(variables.get("social_old_post_min_engagement", 5)),
-                dry_run=bool(get_current_context()["params"]["dry_run"]),
-                should_continue=lambda: not budget.exhausted(),
-            )
+        media_root = Path(variables.get_str("social_media_root", str(default_media_root())))
+        older_than_days = variables.get_int("social_old_post_days", 365, minimum=1, maximum=36500)
+        min_engagement = variables.get_int("social_old_post_min_engagement", 5, minimum=1)
+        with soft_limit() as budget, connect(connections.app_db("social")) as conn:
+            return cleanup_old_posts(conn, data_interval_end, media_root=media_root, older_than_days=older_than_days,
+                                     min_engagement=min_engagement, dry_run=get_current_context()["params"]["dry_run"],
+                                     budget=budget)
 
     remove_old_posts()
 

@@ -33,9 +33,10 @@ corrupt or unsupported file, a missing file or a path outside the media root end
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from include.orchestration.defaults import dag_settings
+from include.orchestration.params import id_param
 
 # Uploads are independent and guarded by a per-upload lock, so runs for different uploads
 # go in parallel (the shared default of one active run would queue every upload behind one).
@@ -43,9 +44,9 @@ MAX_PARALLEL_UPLOADS = 16
 
 
 @dag(schedule=None,
-     params={"media_id": Param(type="integer", minimum=1, description="id in social.media_uploads")},
-     **{**dag_settings("social", queue="media", cron=None, execution_timeout=timedelta(minutes=30)),
-        "max_active_runs": MAX_PARALLEL_UPLOADS},
+     params={"media_id": id_param("id in social.media_uploads")},
+     **dag_settings("social", queue="media", cron=None, execution_timeout=timedelta(minutes=30),
+                    max_active_runs=MAX_PARALLEL_UPLOADS),
      doc_md=__doc__)
 def social_process_media_upload():
     @task
@@ -53,25 +54,21 @@ def social_process_media_upload():
         from pathlib import Path
 
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowFailException
 
         from include.orchestration import connections, variables
-        from include.social.media.errors import MediaNotFound, UnprocessableMedia
         from include.social.media.model import MediaSettings
         from include.social.media.process import process_upload as process
         from include.social.media.storage import default_media_root
 
+        # A corrupt file or an unknown id (UnprocessableMedia, MediaNotFound) is permanent:
+        # the error policy fails the task at once; a busy upload (MediaBusy) is retried.
         media_id = get_current_context()["params"]["media_id"]
         settings = MediaSettings(
-            widths=variables.get("social_image_widths", [320, 640, 1280]),
-            thumbnail_size=variables.get("social_thumbnail_size", 256),
+            widths=variables.get_list("social_image_widths", [320, 640, 1280], item=int, min_items=1),
+            thumbnail_size=variables.get_int("social_thumbnail_size", 256, minimum=16, maximum=4096),
         )
-        media_root = Path(variables.get("social_media_root", str(default_media_root())))
-        try:
-            return process(connections.app_db("social"), media_id, media_root, settings)
-        except (UnprocessableMedia, MediaNotFound) as err:
-            # The file (or the id) is the problem: fail now, a retry would only fail again.
-            raise AirflowFailException(f"media {media_id}: {err}") from err
+        media_root = Path(variables.get_str("social_media_root", str(default_media_root())))
+        return process(connections.app_db("social"), media_id, media_root, settings)
 
     process_upload()
 

@@ -25,45 +25,31 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from include.orchestration.defaults import dag_settings
+from include.orchestration.notify import deliver_notifications
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 9 * * 1"
-TIMEOUT = timedelta(hours=1)
-SOFT_LIMIT_SECONDS = (TIMEOUT - timedelta(minutes=5)).total_seconds()  # room to commit and fail cleanly
 
 
 @dag(schedule=interval_timetable("social", CRON),
-     **dag_settings("social", queue="emails", cron=CRON, execution_timeout=TIMEOUT), doc_md=__doc__)
+     **dag_settings("social", queue="emails", cron=CRON, execution_timeout=timedelta(hours=1)), doc_md=__doc__)
 def social_send_content_digest():
     @task
     def queue_digests() -> dict:
-        from zoneinfo import ZoneInfo
-
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import connections, variables
-        from include.orchestration.schedules import current_interval, domain_timezone
+        from include.orchestration.budget import soft_limit
+        from include.orchestration.schedules import local_days
         from include.social import digest
 
-        budget = TimeBudget(SOFT_LIMIT_SECONDS)
-        start, end = current_interval()
-        zone = ZoneInfo(domain_timezone("social"))  # the week label is the social calendar's
-        with connect(connections.outbox_db("social")) as conn:
-            return digest.queue_digests(
-                conn, start.astimezone(zone), end.astimezone(zone),
-                top_n=int(variables.get("social_digest_top_n", 5)),
-                batch_size=int(variables.get("social_digest_batch_size", 5000)),
-                should_continue=lambda: not budget.exhausted(),
-            )
+        week = local_days("social")  # the week and its label are the social calendar's
+        top_n = variables.get_int("social_digest_top_n", 5, minimum=1, maximum=50)
+        batch_size = variables.get_int("social_digest_batch_size", 5000, minimum=1, maximum=100_000)
+        with soft_limit() as budget, connect(connections.outbox_db("social")) as conn:
+            return digest.queue_digests(conn, week.start, week.end, top_n=top_n, batch_size=batch_size,
+                                        budget=budget)
 
-    @task
-    def deliver_digests(receipt: dict) -> dict:
-        """Send them now rather than at the next outbox sweeps."""
-        from include.orchestration.notify import deliver_outbox
-
-        return deliver_outbox(soft_limit_seconds=SOFT_LIMIT_SECONDS)
-
-    deliver_digests(queue_digests())
+    deliver_notifications(upstream=queue_digests())
 
 
 social_send_content_digest()

@@ -17,41 +17,31 @@ at once, naming the id, without retries.
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from include.orchestration.defaults import dag_settings
+from include.orchestration.notify import deliver_notifications
+from include.orchestration.params import id_param
 
 
 @dag(schedule=None,
      **dag_settings("social", queue="emails", cron=None, execution_timeout=timedelta(minutes=5)),
-     params={"user_id": Param(type="integer", minimum=1,
-                              description="id of the user in social.users to welcome")},
+     params={"user_id": id_param("id of the user in social.users to welcome")},
      doc_md=__doc__)
 def social_send_welcome_email():
     @task
     def enqueue_welcome() -> dict:
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowFailException
 
         from include.common.db import connect
         from include.orchestration import connections
         from include.social import welcome
 
-        user_id = get_current_context()["params"]["user_id"]
-        try:
-            with connect(connections.outbox_db("social")) as conn:
-                return welcome.queue_welcome(conn, user_id)
-        except welcome.UnknownUser as exc:
-            raise AirflowFailException(str(exc)) from exc  # a bad id: retrying cannot help
+        # An unknown id is welcome.UnknownUser, a permanent error: the task fails at once.
+        with connect(connections.outbox_db("social")) as conn:
+            return welcome.queue_welcome(conn, get_current_context()["params"]["user_id"])
 
-    @task
-    def deliver_welcome(receipt: dict) -> dict:
-        """Send it now rather than at the next outbox sweep."""
-        from include.orchestration.notify import deliver_outbox
-
-        return deliver_outbox(soft_limit_seconds=120)
-
-    deliver_welcome(enqueue_welcome())
+    deliver_notifications(upstream=enqueue_welcome())
 
 
 social_send_welcome_email()

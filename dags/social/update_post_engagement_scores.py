@@ -17,7 +17,7 @@ A rerun for the same interval end rescores only the posts whose likes or comment
 Rows of posts older than the window, or deleted, are removed (bounded batches) so the table
 stays small.
 A row computed for a later interval end is never overwritten by a backfill of an earlier one.
-Result `{posts_scanned, scores_written, scores_removed, batches}`. A soft time limit (25 min
+Result `{posts_scanned, scores_written, scores_removed, batches}`. A soft time limit (27 min
 of the 30 min timeout) stops it between batches and fails the try with "soft time limit: ...".
 
 - **Owner:** social
@@ -37,36 +37,28 @@ from include.orchestration.defaults import dag_settings
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 5 * * *"
-TIMEOUT = timedelta(minutes=30)
-SOFT_LIMIT = timedelta(minutes=25)
 
 
 @dag(schedule=interval_timetable("social", CRON),
-     **dag_settings("social", queue="analytics", cron=CRON, execution_timeout=TIMEOUT),
+     **dag_settings("social", queue="analytics", cron=CRON, execution_timeout=timedelta(minutes=30)),
      params={"full": Param(False, type="boolean", description="Rescore the whole window, not only changed posts")},
      doc_md=__doc__)
 def social_update_post_engagement_scores():
     @task
     def update_scores() -> dict:
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowFailException
 
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import connections, variables
+        from include.orchestration.budget import soft_limit
         from include.orchestration.schedules import current_interval
         from include.social.engagement import update_engagement_scores
 
-        budget = TimeBudget(SOFT_LIMIT.total_seconds())
-        window_days = variables.get("social_engagement_window_days", 30)
-        if type(window_days) is not int or window_days < 1:  # a bad setting: retrying cannot help
-            raise AirflowFailException(
-                f"variable social_engagement_window_days must be an integer >= 1, got {window_days!r}")
+        window_days = variables.get_int("social_engagement_window_days", 30, minimum=1, maximum=3650)
         _, data_interval_end = current_interval()
-        with connect(connections.app_db("social")) as conn:
+        with soft_limit() as budget, connect(connections.app_db("social")) as conn:
             return update_engagement_scores(conn, data_interval_end, window_days=window_days,
-                                            full=bool(get_current_context()["params"]["full"]),
-                                            should_continue=lambda: not budget.exhausted(margin=60))
+                                            full=get_current_context()["params"]["full"], budget=budget)
 
     update_scores()
 

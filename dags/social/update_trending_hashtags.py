@@ -42,9 +42,10 @@ def social_update_trending_hashtags():
         with connect(connections.app_db("social")) as conn:
             return update_trending(
                 conn, data_interval_end,
-                half_life_hours=float(variables.get("social_trending_half_life_hours", 24)),
-                min_uses=int(variables.get("social_trending_min_uses", 3)),
-                top_n=int(variables.get("social_trending_top_n", 20)),
+                half_life_hours=variables.get_float("social_trending_half_life_hours", 24.0, minimum=0.1,
+                                                    maximum=24 * 365),
+                min_uses=variables.get_int("social_trending_min_uses", 3, minimum=1),
+                top_n=variables.get_int("social_trending_top_n", 20, minimum=1, maximum=1000),
             )
 
     rank_hashtags()

@@ -8,7 +8,7 @@ The first run (or Param `full`) recounts everyone: one UPDATE per key range of 2
 each committed. After that, triggers on users, follows and posts mark the users a change
 touched (`social.stats_dirty_users`), and a run recounts only those, 20k per statement,
 draining their marks in the same statement. Result `{users_scanned, users_updated, batches}`
-(`users_scanned`: users recounted). A soft time limit (25 min of the 30 min timeout) stops it
+(`users_scanned`: users recounted). A soft time limit (27 min of the 30 min timeout) stops it
 between batches and fails the try with "soft time limit: ...".
 
 - **Owner:** social
@@ -28,12 +28,10 @@ from include.orchestration.defaults import dag_settings
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 3 * * *"
-TIMEOUT = timedelta(minutes=30)
-SOFT_LIMIT = timedelta(minutes=25)
 
 
 @dag(schedule=interval_timetable("social", CRON),
-     **dag_settings("social", queue="analytics", cron=CRON, execution_timeout=TIMEOUT),
+     **dag_settings("social", queue="analytics", cron=CRON, execution_timeout=timedelta(minutes=30)),
      params={"full": Param(False, type="boolean", description="Recount every user, not only the marked ones")},
      doc_md=__doc__)
 def social_update_user_statistics():
@@ -42,14 +40,12 @@ def social_update_user_statistics():
         from airflow.sdk import get_current_context
 
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import connections
+        from include.orchestration.budget import soft_limit
         from include.social.user_statistics import update_user_statistics
 
-        budget = TimeBudget(SOFT_LIMIT.total_seconds())
-        with connect(connections.app_db("social")) as conn:
-            return update_user_statistics(conn, full=bool(get_current_context()["params"]["full"]),
-                                          should_continue=lambda: not budget.exhausted(margin=60))
+        with soft_limit() as budget, connect(connections.app_db("social")) as conn:
+            return update_user_statistics(conn, full=get_current_context()["params"]["full"], budget=budget)
 
     update_counters()
 

@@ -35,19 +35,14 @@ API_CONN_ID = "adsense_api"
 def videos_adsense_sync():
     @task
     def sync_earnings() -> dict:
-        from zoneinfo import ZoneInfo
-
         from include.common.db import connect
         from include.orchestration import clients, connections, variables
-        from include.orchestration.schedules import current_interval, domain_timezone
+        from include.orchestration.schedules import local_days
         from include.videos.adsense_client import AdSenseClient
         from include.videos.adsense_sync import sync_earnings as sync
 
-        interval_start, _ = current_interval()
-        end_day = interval_start.astimezone(ZoneInfo(domain_timezone("videos"))).date()
-        days_back = int(variables.get("videos_adsense_days_back", 3))
-        if days_back < 1:
-            raise ValueError(f"videos_adsense_days_back must be at least 1, got {days_back}")
+        end_day = local_days("videos").first
+        days_back = variables.get_int("videos_adsense_days_back", 3, minimum=1, maximum=365)
         api, adsense = clients.api(API_CONN_ID, clients.AdSenseSettings)
         with api, connect(connections.app_db("videos")) as conn:
             client = AdSenseClient(api, currency_code=adsense.currency_code)

@@ -18,7 +18,7 @@ skipped; more than 5% malformed fails the run before anything is written.
 - **Writes:** `videos.daily_stats`; asset `videos_stats`
 - **Triage:** safe to clear and re-run: writes are upserts keyed by (video_id, day) that
   rewrite only rows whose numbers changed, so a rerun of an hour changes nothing. A run
-  stopped by the soft time limit (25 min) committed what it fetched and fails saying so;
+  stopped by the soft time limit (27 min) committed what it fetched and fails saying so;
   the retry syncs everything again. 429/5xx are retried by the client (Retry-After honoured).
 """
 
@@ -31,13 +31,11 @@ from include.orchestration.defaults import dag_settings
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 * * * *"
-TIMEOUT = timedelta(minutes=30)
-SOFT_LIMIT = timedelta(minutes=25)
 API_CONN_ID = "videos_analytics_api"
 
 
 @dag(schedule=interval_timetable("videos", CRON),
-     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=TIMEOUT),
+     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=timedelta(minutes=30)),
      params={"days_back": Param(None, type=["null", "integer"], minimum=1, maximum=90,
                                 description="days to sync, ending at the interval's day "
                                             "(default: variable videos_analytics_days_back, else 1)")},
@@ -45,31 +43,25 @@ API_CONN_ID = "videos_analytics_api"
 def videos_analytics_sync():
     @task(outlets=[VIDEOS_STATS])
     def sync_stats() -> dict:
-        from zoneinfo import ZoneInfo
-
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
 
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import clients, connections, variables
-        from include.orchestration.schedules import current_interval, domain_timezone
+        from include.orchestration.budget import soft_limit
+        from include.orchestration.schedules import local_days
         from include.videos.analytics_sync import sync_stats as sync
         from include.videos.youtube_client import YouTubeAnalyticsClient
 
-        budget = TimeBudget(SOFT_LIMIT.total_seconds())
         context = get_current_context()
-        interval_start, _ = current_interval()
-        end_day = interval_start.astimezone(ZoneInfo(domain_timezone("videos"))).date()
-        days_back = context["params"]["days_back"] or int(variables.get("videos_analytics_days_back", 1))
-        if days_back < 1:
-            raise ValueError(f"videos_analytics_days_back must be at least 1, got {days_back}")
+        end_day = local_days("videos").first
+        days_back = context["params"]["days_back"] or variables.get_int("videos_analytics_days_back", 1,
+                                                                        minimum=1, maximum=90)
         start_day = end_day - timedelta(days=days_back - 1)
         api, youtube = clients.api(API_CONN_ID, clients.YouTubeSettings)
-        with api, connect(connections.app_db("videos")) as conn:
+        with soft_limit() as budget, api, connect(connections.app_db("videos")) as conn:
             client = YouTubeAnalyticsClient(api, ids=youtube.ids, page_size=youtube.page_size)
-            receipt = sync(conn, client, start_day, end_day,
-                           should_continue=lambda: not budget.exhausted(margin=60))
+            receipt = sync(conn, client, start_day, end_day, budget=budget)
         if receipt["videos"] == 0:
             raise AirflowSkipException("no video has status success: nothing to sync")
         context["outlet_events"][VIDEOS_STATS].extra = {

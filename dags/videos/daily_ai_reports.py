@@ -33,11 +33,10 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from include.orchestration.defaults import dag_settings
+from include.orchestration.notify import deliver_notifications
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 18 * * *"
-TIMEOUT = timedelta(hours=1)
-SOFT_LIMIT_SECONDS = (TIMEOUT - timedelta(minutes=5)).total_seconds()  # room to commit and fail cleanly
 LLM_CONN_ID = "llm_default"
 MAX_LLM_CONCURRENCY = 8
 
@@ -55,44 +54,30 @@ def _chat_clients(count: int) -> tuple[list, str | None]:
 
 
 @dag(schedule=interval_timetable("videos", CRON),
-     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=TIMEOUT), doc_md=__doc__)
+     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=timedelta(hours=1)), doc_md=__doc__)
 def videos_daily_ai_reports():
     @task
     def write_reports() -> dict:
-        from zoneinfo import ZoneInfo
-
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import connections, variables
-        from include.orchestration.schedules import current_interval, domain_timezone
+        from include.orchestration.budget import soft_limit
+        from include.orchestration.schedules import local_days
         from include.videos import reports
 
-        budget = TimeBudget(SOFT_LIMIT_SECONDS)
-        start, _ = current_interval()
-        zone = ZoneInfo(domain_timezone("videos"))
-        concurrency = int(variables.get("videos_report_llm_concurrency", 4))
-        if not 1 <= concurrency <= MAX_LLM_CONCURRENCY:
-            raise ValueError(f"videos_report_llm_concurrency must be 1..{MAX_LLM_CONCURRENCY}, got {concurrency}")
+        days = local_days("videos")
+        concurrency = variables.get_int("videos_report_llm_concurrency", 4, minimum=1, maximum=MAX_LLM_CONCURRENCY)
+        batch_size = variables.get_int("videos_report_batch_size", 100, minimum=1, maximum=10_000)
         clients, no_llm_reason = _chat_clients(concurrency)
         try:
-            with connect(connections.outbox_db("videos")) as conn:
+            with soft_limit() as budget, connect(connections.outbox_db("videos")) as conn:
                 return reports.generate_daily_reports(
-                    conn, reports.report_day(start, zone), zone,
-                    chat_clients=clients, no_llm_reason=no_llm_reason,
-                    batch_size=int(variables.get("videos_report_batch_size", 100)), budget=budget,
-                )
+                    conn, days.first, days.bounds(days.first)[1], chat_clients=clients, no_llm_reason=no_llm_reason,
+                    batch_size=batch_size, budget=budget)
         finally:
             for client in clients:
                 client.close()
 
-    @task
-    def deliver_reports(receipt: dict) -> dict:
-        """Send the creators' emails now rather than at the next outbox sweep."""
-        from include.orchestration.notify import deliver_outbox
-
-        return deliver_outbox(soft_limit_seconds=300)
-
-    deliver_reports(write_reports())
+    deliver_notifications(upstream=write_reports())
 
 
 videos_daily_ai_reports()

@@ -27,31 +27,24 @@ from include.orchestration.defaults import dag_settings
 from include.orchestration.schedules import interval_timetable
 
 CRON = "0 2 * * *"
-TIMEOUT = timedelta(minutes=30)
 
 
 @dag(schedule=interval_timetable("videos", CRON),
-     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=TIMEOUT), doc_md=__doc__)
+     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=timedelta(minutes=30)), doc_md=__doc__)
 def videos_keyword_analysis():
     @task
     def analyse_keywords() -> dict:
-        from zoneinfo import ZoneInfo
-
         from include.common.db import connect
-        from include.common.time_budget import TimeBudget
         from include.orchestration import connections, variables
-        from include.orchestration.schedules import current_interval, domain_timezone
+        from include.orchestration.budget import soft_limit
+        from include.orchestration.schedules import local_days
         from include.videos.keywords import analyse_keywords
 
-        budget = TimeBudget(TIMEOUT.total_seconds() - 120)  # stop 2 min before the hard limit
-        data_interval_start, _ = current_interval()
-        day = data_interval_start.astimezone(ZoneInfo(domain_timezone("videos"))).date()
-        with connect(connections.app_db("videos")) as conn:
-            return analyse_keywords(
-                conn, day, budget=budget,
-                top_k=int(variables.get("videos_top_keywords", 10)),
-                batch_size=int(variables.get("videos_keyword_batch_size", 500)),
-            )
+        top_k = variables.get_int("videos_top_keywords", 10, minimum=1, maximum=100)
+        batch_size = variables.get_int("videos_keyword_batch_size", 500, minimum=1, maximum=50_000)
+        with soft_limit() as budget, connect(connections.app_db("videos")) as conn:
+            return analyse_keywords(conn, local_days("videos").first, budget=budget, top_k=top_k,
+                                    batch_size=batch_size)
 
     analyse_keywords()
 

@@ -33,27 +33,22 @@ CRON = "0 0 * * *"
 
 
 @dag(schedule=interval_timetable("videos", CRON),
-     **dag_settings("videos", queue="analytics", cron=CRON,
-                     execution_timeout=timedelta(minutes=30)), doc_md=__doc__)
+     **dag_settings("videos", queue="analytics", cron=CRON, execution_timeout=timedelta(minutes=30)), doc_md=__doc__)
 def videos_ml_predictions():
     @task
     def predict_views() -> dict:
-        from zoneinfo import ZoneInfo
-
         from include.common.db import connect
         from include.orchestration import connections, variables
-        from include.orchestration.schedules import current_interval, domain_timezone
+        from include.orchestration.schedules import local_days
         from include.videos.predictions import predict_views
 
-        tz = domain_timezone("videos")
-        data_interval_start, _ = current_interval()
-        day = data_interval_start.astimezone(ZoneInfo(tz)).date()
+        days = local_days("videos")
         with connect(connections.app_db("videos")) as conn:
             return predict_views(
-                conn, day, tz=tz,
-                min_history_days=int(variables.get("videos_min_history_days", 28)),
-                train_days=int(variables.get("videos_prediction_train_days", 84)),
-                max_train_rows=int(variables.get("videos_prediction_max_train_rows", 400_000)),
+                conn, days.midnight(days.first),
+                min_history_days=variables.get_int("videos_min_history_days", 28, minimum=14, maximum=3650),
+                train_days=variables.get_int("videos_prediction_train_days", 84, minimum=7, maximum=3650),
+                max_train_rows=variables.get_int("videos_prediction_max_train_rows", 400_000, minimum=1000),
             )
 
     predict_views()

@@ -1,6 +1,7 @@
-"""social_generate_content_analytics end to end with dag.test(): the day's row from this
-test's users, posts, likes and comments, a rerun leaves it untouched, an unreachable database
-fails the run. The app database is shared with other tests: the day is in 2031, where only
+"""social_generate_content_analytics end to end with dag.test(): the row of the whole calendar
+day before the run from this test's users, posts, likes and comments (activity in the run's
+interval after that day's midnight is not counted), a rerun leaves it untouched, an
+unreachable database fails the run. The app database is shared with other tests: the day is in 2031, where only
 this test's rows are."""
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import pytest
 from tests.e2e.conftest import run_dag, task_result, task_states
 
 T = datetime(2031, 7, 15, 4, 0, tzinfo=UTC)  # logical date = the interval's end: [07-14 04:00, 07-15 04:00)
-DAY = date(2031, 7, 14)
-INSIDE = T - timedelta(hours=3)
+DAY = date(2031, 7, 14)  # counted midnight to midnight
+INSIDE = datetime(2031, 7, 14, 1, 0, tzinfo=UTC)  # before the interval, but on the day
+AFTER_MIDNIGHT = datetime(2031, 7, 15, 1, 0, tzinfo=UTC)  # in the interval, but the next day
 
 
 
 @pytest.fixture
 def activity(app_db) -> dict[str, int]:
     """Three users joined in the interval; u1 and u2 post, u2 and u3 like u1's post, u3
-    comments on u2's; one like lands at the interval's end (outside)."""
+    comments on u2's; one like lands after the day's midnight (outside)."""
     suffix = uuid.uuid4().hex[:8]
     with psycopg.connect(app_db) as conn:
         u = [conn.execute("INSERT INTO social.users (email, username, created_at) VALUES (%s, %s, %s) RETURNING id",
@@ -30,7 +32,7 @@ def activity(app_db) -> dict[str, int]:
         p1, p2 = (conn.execute("INSERT INTO social.posts (author_id, created_at) VALUES (%s, %s) RETURNING id",
                                (author, INSIDE)).fetchone()[0] for author in u[:2])
         conn.cursor().executemany("INSERT INTO social.likes (user_id, post_id, created_at) VALUES (%s, %s, %s)",
-                                  [(u[1], p1, INSIDE), (u[2], p1, INSIDE), (u[0], p2, T)])
+                                  [(u[1], p1, INSIDE), (u[2], p1, INSIDE), (u[0], p2, AFTER_MIDNIGHT)])
         conn.execute("INSERT INTO social.comments (author_id, post_id, created_at) VALUES (%s, %s, %s)",
                      (u[2], p2, INSIDE))
     return {"p1": p1, "p2": p2}

@@ -65,7 +65,7 @@ def test_digest_goes_once_to_active_opted_in_followers(repo_dags, sandbox, graph
 
     [mail] = sandbox.emails(to=graph["email"]["reader"])
     assert mail["dedupe_key"] == f"digest:{graph['ids']['reader']}:2026-W33"
-    assert mail["subject"] == "Your week on Social: 2 top posts from people you follow"
+    assert mail["subject"] == "Your week on Social, Aug 10–17: 2 top posts from people you follow"
     text, tag = mail["text"], graph["tag"]
     assert "2026-08-10 to 2026-08-17" in text
     assert text.index(f"three likes {tag}") < text.index(f"one comment {tag}")

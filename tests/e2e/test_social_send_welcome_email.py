@@ -58,8 +58,8 @@ def test_unknown_user_fails_at_once_naming_the_id(repo_dags, app_db, sandbox, mo
     assert run.state == "failed"
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
     assert tis["enqueue_welcome"].state == "failed"
-    assert tis["enqueue_welcome"].try_number == 1  # AirflowFailException: no retry
-    assert tis["deliver_welcome"].state == "upstream_failed"
+    assert tis["enqueue_welcome"].try_number == 1  # UnknownUser is permanent: the error policy does not retry
+    assert tis["deliver_notifications"].state == "upstream_failed"
     with psycopg.connect(app_db) as conn:
         assert conn.execute("SELECT count(*) FROM platform.outbox WHERE dedupe_key = %s",
                             (f"welcome:{missing}",)).fetchone()[0] == 0
@@ -68,6 +68,7 @@ def test_unknown_user_fails_at_once_naming_the_id(repo_dags, app_db, sandbox, mo
 @pytest.mark.parametrize(("conf", "why"), [
     ({"user_id": 0}, "0 is less than the minimum of 1"),
     ({"user_id": "abc"}, "'abc' is not of type 'integer'"),
+    ({"user_id": 2**63}, "9223372036854775808 is greater than the maximum of 9223372036854775807"),
     ({}, "No value passed"),
 ])
 def test_bad_conf_is_rejected_naming_the_field(repo_dags, conf, why):
