@@ -10,6 +10,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from include.common.charts import sparkline_png
+from include.common.email import inline_images_payload, inline_png
 from include.common.outbox import OutboxMessage, UnavailableSender, deliver_pending, enqueue
 from include.platform.notifications import deliver_notifications
 from sandbox.server import start_in_thread
@@ -100,6 +102,37 @@ def test_email_is_multipart_with_product_name_and_dedupe_headers(clean, sink):
     assert "&lt;script&gt;" in mail["html"] and "<script>" not in mail["html"]  # HTML is
     [row] = rows(clean)
     assert row["status"] == "sent" and row["sent_at"] is not None and row["claimed_until"] is None
+
+
+def report_with_chart(key: str, image, cid: str | None = None) -> OutboxMessage:
+    """The videos daily report (the first template with a chart) showing `image` by `cid`."""
+    return OutboxMessage(
+        dedupe_key=key, channel="email", domain="videos", recipient="ada@creators.test",
+        template="videos/daily_report", images=(image,),
+        context={"creator_name": "Ada", "day": "2026-06-10", "total_views": "12", "video_count": 0,
+                 "without_stats": [], "chart_first_day": "2026-06-08", "chart_cid": cid or image.cid,
+                 "chart_alt": "Daily views", "videos": [],
+                 "chart_days": [{"day": "2026-06-08", "views": "1"}, {"day": "2026-06-09", "views": "3"},
+                                {"day": "2026-06-10", "views": "2"}]},
+    )
+
+
+def test_inline_images_ride_in_the_payload_and_arrive_as_related_parts(clean, sink):
+    _, control = sink
+    image = inline_png("views-30d", sparkline_png([1, 3, 2]))
+    with psycopg.connect(clean) as conn:
+        with pytest.raises(ValueError, match="references cid"):  # template and images must agree
+            enqueue(conn, [report_with_chart("report:bad", image, cid="other@jobyard")])
+        with pytest.raises(ValueError, match="push cannot carry inline images"):
+            enqueue(conn, [OutboxMessage("push:1", "push", "social", "token-1", "social/welcome", {}, (image,))])
+        assert enqueue(conn, [report_with_chart("report:1", image)]) == 1
+        conn.commit()
+    [row] = rows(clean)
+    assert row["payload"] == inline_images_payload((image,), row["body_html"], "report:1")
+    assert deliver_pending(clean, smtp_sender(sink[0].smtp_port), None).sent == 1
+    [mail] = control.emails()
+    assert mail["inline"] == [{"cid": image.cid, "content_type": "image/png", "size": len(image.data)}]
+    assert f'src="cid:{image.cid}"' in mail["html"] and "2026-06-09  3" in mail["text"]
 
 
 def test_a_second_run_sends_nothing_again(clean, sink):
