@@ -79,22 +79,24 @@ def current_interval() -> tuple[datetime, datetime]:
 
 
 def last_complete_interval(cron: str, timezone: str, run_after: datetime) -> tuple[datetime, datetime]:
-    """The last interval of `cron` in `timezone` that ended at or before `run_after`.
+    """The last interval of `cron` in `timezone` that ended at or before `run_after`, taken
+    from the scheduler's own sequence (`next_dagrun_info`), so a manual run covers exactly
+    what a scheduled run would have.
 
-    Airflow 3.3's `infer_manual_data_interval` is used as is, except on a DST spring-forward
-    day for a cron whose hour does not exist that day (02:00 in America/New_York on
-    2026-03-08, Europe/Berlin on 2026-03-29): it returns an empty [03:00, 03:00). Then the
-    interval is taken from the scheduler's own sequence (`next_dagrun_info`, which gets those
-    days right: [Mar 7 02:00 EST, Mar 8 03:00 EDT)), walked from a week before.
+    Why not Airflow 3.3's `infer_manual_data_interval` alone: it is wrong on DST days. On a
+    spring-forward day, for a cron whose hour does not exist (02:00 in America/New_York on
+    2026-03-08, Europe/Berlin on 2026-03-29), it returns an empty [03:00, 03:00); in the
+    repeated hour of a fall-back day it returns the interval before the last complete one.
+    Its answer is only the starting point of a short walk of the scheduler's sequence.
     """
     from airflow.timetables.base import TimeRestriction
     from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
 
     core = CoreCronDataIntervalTimetable(cron, timezone)
-    interval = core.infer_manual_data_interval(run_after=run_after)
-    if interval.start < interval.end:
-        return interval.start, interval.end
-    restriction = TimeRestriction(earliest=interval.end - timedelta(days=8), latest=None, catchup=True)
+    guess = core.infer_manual_data_interval(run_after=run_after)
+    length = guess.end - guess.start
+    earliest = guess.start - (max(length, timedelta(days=1)) if length > timedelta(0) else timedelta(days=8))
+    restriction = TimeRestriction(earliest=earliest, latest=None, catchup=True)
     last = None
     while (info := core.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)) is not None \
             and info.data_interval.end <= run_after:

@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 
 from include.orchestration.defaults import QUEUE_PRIORITY, RETRY_POLICY
+from include.orchestration.errors import ERROR_POLICY
 from include.orchestration.schedules import FREQUENT_DEADLINE, SLOW_DEADLINE, domain_timezone
 from tests.dags.jobs_contract import load_jobs
 
@@ -134,6 +135,9 @@ def test_queues_priorities_retries_and_timeouts(dagbag, jobs):
             if job.domain == "ads":
                 assert t.execution_timeout == timedelta(hours=1), where
             assert t.on_failure_callback, f"{where} has no failure alert"
+            assert t.retry_policy is ERROR_POLICY, f"{where} does not use the shared error policy"
+        soft = dag.default_args.get("soft_limit")
+        assert soft is not None and soft < dag.default_args["execution_timeout"], f"{dag_id} declares no soft limit"
 
 
 def test_contract_parser_reads_every_job(jobs):
@@ -154,3 +158,18 @@ def test_time_zone_override(monkeypatch):
     monkeypatch.setenv("VIDEOS_TZ", "Mars/Olympus")
     with pytest.raises(Exception, match="Mars/Olympus"):
         domain_timezone("videos")
+
+
+def test_integer_params_are_bounded_by_their_column(dagbag):
+    """A value beyond the column's type is refused by the trigger form, never by the database."""
+    for dag_id, dag in dagbag.dags.items():
+        for name, param in dag.params.items():
+            schema = param.schema if hasattr(param, "schema") else dag.params.get_param(name).schema
+            types = schema.get("type")
+            if "integer" in (types if isinstance(types, list) else [types]):
+                assert schema.get("maximum") is not None, f"{dag_id} param {name} has no maximum"
+
+
+def test_dag_files_never_read_connections_themselves():
+    for path in DAGS.rglob("*.py"):
+        assert "BaseHook" not in path.read_text(), f"{path}: use include/orchestration/clients.py"
