@@ -96,6 +96,9 @@ class Stack:
         self.env = {**os.environ, **env}
         self.env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + self.env.get("PATH", "")
         self.env[reaper.TAG] = self.run_id  # inherited by every child: what the watchdog looks for
+        # setproctitle (Airflow, Celery) otherwise overwrites /proc/<pid>/environ with the title,
+        # and the tag with it: the api-server and celery processes would escape the watchdog.
+        self.env["SPT_NOENV"] = "1"
         self.procs: dict[str, subprocess.Popen] = {}
         self.cmds: dict[str, list[str]] = {}
         self.logs = devenv.state_dir() / "logs"

@@ -28,6 +28,10 @@ SERVICES = {
     "forks": ["sh", "-c", "sleep 1001 & sleep 1002 & wait"],
     "stubborn": ["sh", "-c", "trap '' TERM; sleep 1003 & wait"],
     "own-group": ["sh", "-c", f"{sys.executable} -c 'import os, time; os.setpgid(0, 0); time.sleep(1004)' & wait"],
+    # Airflow and Celery set their process titles, which by default overwrites /proc/<pid>/environ.
+    # This one also ignores SIGTERM: only the watchdog's SIGKILL, which finds it by its tag, ends it.
+    "titled": [sys.executable, "-c", "import setproctitle, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+               " setproctitle.setproctitle('t' * 300); time.sleep(1005)"],
 }
 
 
@@ -116,10 +120,13 @@ def _start_supervisor(state: Path, grace: float = 3) -> subprocess.Popen:
         if not run_json.exists():
             return None
         info = json.loads(run_json.read_text())
-        # every service and its children: plain 1, forks 3, stubborn 2, own-group 2
-        return info if set(info["services"]) == set(SERVICES) and len(reaper.tagged(info["run_id"])) >= 8 else None
+        # every service and its children: plain 1, forks 3, stubborn 2, own-group 2, titled 1
+        return info if set(info["services"]) == set(SERVICES) and len(reaper.tagged(info["run_id"])) >= 9 else None
 
     proc.info = _wait(ready, 30, "the supervisor to start every service")
+    titled = proc.info["services"]["titled"]["pid"]
+    _wait(lambda: Path(f"/proc/{titled}/cmdline").read_bytes().startswith(b"ttt"), 10, "the process title")
+    assert titled in reaper.tagged(proc.info["run_id"]), "a process that set its title must keep its tag"
     return proc
 
 
