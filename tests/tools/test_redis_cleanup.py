@@ -50,3 +50,21 @@ def test_the_redis_server_a_session_started_is_stopped(tmp_path, session_env, mo
     assert proc.returncode == exit_code, output
     assert devenv.proc_start_time(started["pid"]) != started["start"], f"redis-server left running:\n{output}"
     assert not devenv._port_open("127.0.0.1", started["port"])
+
+
+def test_make_stop_stops_the_redis_server_jobyard_started(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOBYARD_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("JOBYARD_REDIS_PORT_PROBE", "0")  # as if nothing answered on 6379
+    monkeypatch.delenv("JOBYARD_REDIS_URL")
+    url = devenv.redis_url(required=True)  # what `make run` does when it needs one
+    started = json.loads((tmp_path / "state" / "redis.json").read_text())
+    assert url.endswith(f":{started['port']}/0") and devenv._port_open("127.0.0.1", started["port"])
+    try:
+        result = subprocess.run([sys.executable, "-m", "tools.run", "stop"], cwd=ROOT, capture_output=True,
+                                text=True, env=os.environ.copy(), timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert f"stopped redis-server on 127.0.0.1:{started['port']}" in result.stderr
+        assert devenv.proc_start_time(started["pid"]) != started["start"]
+        assert not (tmp_path / "state" / "redis.json").exists()
+    finally:
+        devenv.stop_started_redis()
