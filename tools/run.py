@@ -269,7 +269,14 @@ def count_dag_files() -> int:
 
 def _recorded() -> dict | None:
     path = _pidfile()
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    info = json.loads(path.read_text())
+    if "run_id" not in info:  # written by an older tools/run.py: its pids cannot be verified
+        devenv.log(f"ignoring {path} of an older version (pids {info}); stop that run by hand if it still runs")
+        path.unlink()
+        return None
+    return info
 
 
 def _is_running(ident: dict | None) -> bool:
