@@ -289,6 +289,26 @@ class ApiClient:
                 raise ApiError(f"next link leaves {origin}: {_redact(url)}")
             _check_progress(seen, url, path)
 
+    def paginate_offset(self, path: str, *, params: Mapping[str, Any] | None = None, items: str = "items",
+                        limit: int = 100, total_path: str = "page.total", offset_param: str = "offset",
+                        limit_param: str = "limit") -> Iterator[Any]:
+        """Soundcharts style: `offset`/`limit` until `offset >= page.total` (the total of the
+        first page bounds the walk, so a list that grows while it is read cannot page forever).
+        Yields each page; a page without its total or items list is the API's error."""
+        params, offset, total = dict(params or {}), 0, None
+        while total is None or offset < total:
+            params.update({offset_param: offset, limit_param: limit})
+            page = self.get(path, params=params)
+            found = dig(page, total_path)
+            rows = dig(page, items)
+            if type(found) is not int or found < 0 or not isinstance(rows, list):
+                raise ApiError(f"page at offset {offset} of {path} has no integer {total_path} or no {items} list")
+            total = found if total is None else total
+            yield page
+            if not rows:  # the list shrank under us: nothing more to read
+                return
+            offset += len(rows)
+
     def paginate_pages(self, path: str, *, params: Mapping[str, Any] | None = None,
                        items: str | None = None, page_size: int = 100, first_page: int = 1,
                        page_param: str = "page", size_param: str = "page_size",

@@ -7,3 +7,6 @@ from airflow.sdk import Asset
 
 # videos.daily_stats was refreshed (by videos_analytics_sync); the event's extra names the days.
 VIDEOS_STATS = Asset("videos_stats")
+
+# music.tracks gained new tracks (by music_process_chart_syncs); music_fetch_track_metadata follows.
+MUSIC_TRACKS = Asset("music_tracks")
