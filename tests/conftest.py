@@ -58,6 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "JOBYARD_SANDBOX_PORT": str(http_port),
         "JOBYARD_SMTP_PORT": str(smtp_port),
         "JOBYARD_SANDBOX_URL": f"http://127.0.0.1:{http_port}",
+        # The shared API limits compressed (2/min and 1/min in production) so that runs do not
+        # wait minutes; the limiter tests set their own.
+        "AIRFLOW_VAR_RATE_LIMITS": '{"soundcharts": [50, 1], "acrcloud": [50, 1]}',
     })
     os.environ.update(env)
     SESSION.update(server=server, names=names, tmp=tmp, env=env, airflow_db=airflow_db, app_db=app_db,

@@ -311,6 +311,23 @@ def connections(app_db_url: str, airflow_db_url: str, redis: str | None,
         "password": "sandbox-only-token",
         "extra": {"auth": "bearer", "account_id": "pub-7052138940016523", "currency_code": "USD"},
     }
+    # The sandbox's Soundcharts (key auth headers) and ACRCloud identify (signed form), both
+    # behind the shared Redis limits of include/common/rate_limit.py; sandbox-only keys.
+    conns["soundcharts_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "login": "sandbox-app",
+        "password": "sandbox-key",
+        "extra": {"auth": "api_key", "api_key_header": "x-api-key", "login_header": "x-app-id",
+                  "rate_limit": "soundcharts"},
+    }
+    conns["acrcloud_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "login": "sandbox-acr-key",
+        "password": "sandbox-acr-secret",
+        "extra": {"auth": "none", "rate_limit": "acrcloud"},  # the secret signs the form, never a header
+    }
     if redis:
         parts = urlsplit(redis)
         conns["redis_default"] = {

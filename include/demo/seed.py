@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from include.demo import platform_seed, social_seed, videos_seed
+from include.demo import music_seed, platform_seed, social_seed, videos_seed
 
 Seeder = Callable[[psycopg.Connection, int], dict[str, int]]
 
@@ -19,6 +19,7 @@ SEEDERS: dict[str, Seeder] = {
     "platform": platform_seed.seed,
     "social": social_seed.seed,
     "videos": videos_seed.seed,
+    "music": music_seed.seed,
 }
 
 
