@@ -16,6 +16,9 @@ from fastapi.routing import APIRoute
 from sandbox.request_log import logged_body, logged_headers
 
 ErrorBody = Callable[[int, str], dict]
+# (status 429 or 503, retry_after) -> the answer, for providers whose throttling is not a plain
+# error body (ACRCloud answers HTTP 200 with a status code, Soundcharts adds headers).
+FaultResponse = Callable[[int, int], Response]
 
 FAULT_MESSAGES = {
     429: "Quota exceeded (sandbox fault switch status_429).",
@@ -23,7 +26,8 @@ FAULT_MESSAGES = {
 }
 
 
-def guarded_route_class(api_name: str, error_body: ErrorBody) -> type[APIRoute]:
+def guarded_route_class(api_name: str, error_body: ErrorBody,
+                        fault_response: FaultResponse | None = None) -> type[APIRoute]:
     """An APIRoute subclass bound to one API's name and error format."""
 
     class GuardedRoute(APIRoute):
@@ -42,11 +46,14 @@ def guarded_route_class(api_name: str, error_body: ErrorBody) -> type[APIRoute]:
                 try:
                     if decision.delay:
                         await asyncio.sleep(decision.delay)
-                    if decision.status is not None:
+                    if decision.status is not None and fault_response is not None:
+                        fault = f"status_{decision.status}"
+                        response: Response = fault_response(decision.status, decision.retry_after)
+                    elif decision.status is not None:
                         fault = f"status_{decision.status}"
                         headers = ({"Retry-After": str(decision.retry_after)}
                                    if decision.status == 429 else None)
-                        response: Response = JSONResponse(
+                        response = JSONResponse(
                             error_body(decision.status, FAULT_MESSAGES[decision.status]),
                             status_code=decision.status, headers=headers)
                     else:

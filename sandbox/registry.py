@@ -10,18 +10,20 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
-from sandbox.guarded_route import ErrorBody, guarded_route_class
+from sandbox.guarded_route import ErrorBody, FaultResponse, guarded_route_class
 
 
 @dataclass
 class SandboxApi:
     name: str  # the name used by fault switches, the request log and `?api=`
     error_body: ErrorBody  # (status, message) -> the provider's error JSON
+    fault_response: FaultResponse | None = None  # replaces the default 429/503 answers
     router: APIRouter = field(init=False)
     control: APIRouter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.router = APIRouter(route_class=guarded_route_class(self.name, self.error_body),
+        self.router = APIRouter(route_class=guarded_route_class(self.name, self.error_body,
+                                                                self.fault_response),
                                 tags=[self.name])
         self.control = APIRouter(prefix="/_sandbox", tags=[f"{self.name} (sandbox control)"])
 
