@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hashlib
 import itertools
 import json
 import threading
@@ -35,7 +38,26 @@ def logged_body(content_type: str, raw: bytes) -> Any:
             return text[:MAX_TEXT_BODY]
     if "x-www-form-urlencoded" in content_type:
         return dict(parse_qsl(text, keep_blank_values=True))
+    if content_type.startswith("multipart/form-data"):
+        return multipart_summary(content_type, raw)
     return text[:MAX_TEXT_BODY]
+
+
+def multipart_summary(content_type: str, raw: bytes) -> dict:
+    """Form fields as text, file parts as their name, size and SHA-256: uploads (audio samples)
+    are never kept in the log."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    fields: dict = {}
+    for part in message.iter_parts():
+        data = part.get_payload(decode=True) or b""
+        name = part.get_param("name", header="content-disposition") or ""
+        if part.get_filename() is None:
+            fields[name] = data.decode("utf-8", errors="replace")[:MAX_TEXT_BODY]
+        else:
+            fields[name] = {"filename": part.get_filename(), "size": len(data),
+                            "sha256": hashlib.sha256(data).hexdigest()}
+    return fields
 
 
 class RequestLog:

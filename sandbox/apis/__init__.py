@@ -8,4 +8,6 @@ API_MODULES = (
     "llm",
     "youtube_analytics",
     "adsense",
+    "soundcharts",
+    "acrcloud",
 )
