@@ -123,17 +123,22 @@ def _start_supervisor(state: Path, grace: float = 3) -> subprocess.Popen:
         # every service and its children: plain 1, forks 3, stubborn 2, own-group 2, titled 1
         return info if set(info["services"]) == set(SERVICES) and len(reaper.tagged(info["run_id"])) >= 9 else None
 
-    proc.info = _wait(ready, 30, "the supervisor to start every service")
-    titled = proc.info["services"]["titled"]["pid"]
-    _wait(lambda: Path(f"/proc/{titled}/cmdline").read_bytes().startswith(b"ttt"), 10, "the process title")
-    assert titled in reaper.tagged(proc.info["run_id"]), "a process that set its title must keep its tag"
+    try:
+        proc.info = _wait(ready, 30, "the supervisor to start every service")
+        titled = proc.info["services"]["titled"]["pid"]
+        _wait(lambda: Path(f"/proc/{titled}/cmdline").read_bytes().startswith(b"ttt"), 10, "the process title")
+        assert titled in reaper.tagged(proc.info["run_id"]), "a process that set its title must keep its tag"
+    except BaseException:
+        proc.terminate()  # a clean stop of whatever it started
+        proc.wait(timeout=30)
+        raise
     return proc
 
 
 def test_no_process_of_the_run_outlives_a_killed_supervisor(state):
-    bystander = subprocess.Popen(["sleep", "1000"])  # not of the run: must survive
     sup = _start_supervisor(state)
     run_id = sup.info["run_id"]
+    bystander = subprocess.Popen(["sleep", "1000"])  # not of the run: must survive
     try:
         os.kill(sup.pid, signal.SIGKILL)
         sup.wait()
