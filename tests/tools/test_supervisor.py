@@ -168,6 +168,7 @@ def test_sighup_stops_the_stack_like_sigterm(state):
 def test_make_stop_kills_the_leftovers_of_a_dead_supervisor_and_nothing_else(state):
     sup = _start_supervisor(state)
     info = sup.info
+    decoy = None
     try:
         # Both the supervisor and its watchdog die: the SIGTERM of PDEATHSIG ends the direct
         # children that obey it; the forks, the stubborn one and the own-group one remain.
@@ -190,6 +191,7 @@ def test_make_stop_kills_the_leftovers_of_a_dead_supervisor_and_nothing_else(sta
         assert not any(_alive(pid) for pid in leftovers)
         assert decoy.poll() is None, "a pid that is no longer ours must not be signalled"
         assert not (state / "run.json").exists()
-        decoy.kill()
     finally:
+        if decoy is not None:
+            decoy.kill()
         reaper.terminate(info["run_id"], grace=0)
