@@ -84,7 +84,8 @@ def dig(obj: Any, path: str | None) -> Any:
 
 def error_message(response: requests.Response) -> str:
     """The API's own error text: {"error": {"message"}} (Google, Meta), {"error": "..."},
-    {"message"} (TikTok, most others), {"error_description"} (OAuth), else the body."""
+    {"errors": [{"message"}]} (Soundcharts), {"message"} (TikTok, most others),
+    {"error_description"} (OAuth), else the body."""
     try:
         body = response.json()
     except ValueError:
@@ -93,7 +94,10 @@ def error_message(response: requests.Response) -> str:
         body = body[0]
     if isinstance(body, Mapping):
         err = body.get("error")
-        for candidate in (dig(err, "message"), err, body.get("message"), body.get("error_description")):
+        errors = body.get("errors")  # Soundcharts: {"errors": [{"key", "code", "message"}]}
+        first = errors[0] if isinstance(errors, list) and errors else None
+        for candidate in (dig(err, "message"), err, dig(first, "message"), body.get("message"),
+                          body.get("error_description")):
             if isinstance(candidate, str) and candidate:
                 return candidate
     return (response.text or response.reason or "").strip()[:500]

@@ -111,8 +111,8 @@ def sync_chart(conn: psycopg.Connection, client: SoundchartsClient, claim: Claim
     repository.start_execution(conn, claim.execution_id)
     conn.commit()
     try:
-        periods = missing_periods(client.available_rankings(claim.slug), claim.last_ranking_date,
-                                  now - timedelta(days=retention_days))
+        oldest = now - timedelta(days=retention_days)
+        periods = missing_periods(client.available_rankings(claim.slug, since=oldest), claim.last_ranking_date, oldest)
         result["periods_left"] = len(periods)
         run_batches(_periods(conn, client, claim, periods), budget, result=result, total=len(periods))
     except SoftTimeLimitExceeded:

@@ -90,14 +90,28 @@ class SongMetadata(BaseModel):
         return value.get("value") if isinstance(value, dict) else value
 
 
+class _Plot(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    identifier: str | None = None
+    value: StrictInt = Field(ge=0)
+
+
 class AudiencePoint(BaseModel):
+    """One day of `GET /api/v2/song/{uuid}/audience/{platform}`: `{"date", "plots": [{identifier,
+    value}]}` (the official SDK's shape); a song with several ids on the platform has one plot
+    each, and its audience is their sum."""
+
     model_config = ConfigDict(extra="ignore")
     date: datetime
-    value: StrictInt = Field(ge=0)
+    plots: list[_Plot] = Field(min_length=1)
 
     @property
     def day(self) -> date:
         return self.date.date()
+
+    @property
+    def value(self) -> int:
+        return sum(p.value for p in self.plots)
 
 
 @dataclass(frozen=True)
@@ -122,17 +136,25 @@ class SoundchartsClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def available_rankings(self, slug: str) -> list[datetime]:
-        """Every ranking date of the chart, oldest first (the API's order is not documented)."""
-        found: set[datetime] = set()
+    def available_rankings(self, slug: str, since: datetime | None = None) -> list[datetime]:
+        """The chart's ranking dates (all, or those at or after `since`), oldest first.
+
+        A chart with years of daily rankings lists a thousand dates, ten requests at 2 a
+        minute; the API answers newest first (the sandbox and the official SDK's use agree;
+        APIS.md calls the order unverified), so paging stops at the first page wholly older
+        than `since` — but only while the dates seen so far really came newest first."""
+        found: list[datetime] = []
         path = f"api/v2/chart/song/{quote(slug, safe='')}/available-rankings"
         for page in self.api.paginate_offset(path, limit=self.page_limit):
-            for item in page["items"]:
-                try:
-                    found.add(_aware(item))
-                except ValueError as exc:
-                    raise ApiError(f"Soundcharts available-rankings of {slug}: {exc}") from None
-        return sorted(found)
+            try:
+                dates = [_aware(item) for item in page["items"]]
+            except ValueError as exc:
+                raise ApiError(f"Soundcharts available-rankings of {slug}: {exc}") from None
+            found += dates
+            newest_first = all(a >= b for a, b in zip(found, found[1:], strict=False))
+            if since is not None and newest_first and dates and dates[0] < since:
+                break
+        return sorted({d for d in found if since is None or d >= since})
 
     def ranking(self, slug: str, at: datetime, report: BatchReport) -> Ranking:
         """The chart at `at`, every page; malformed entries are counted in `report` and skipped.

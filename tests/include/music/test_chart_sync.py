@@ -34,8 +34,8 @@ class FakeSoundcharts:
         self.positions, self.fail_at, self.malformed = positions, fail_at, malformed
         self.fetched: list[tuple[str, datetime]] = []
 
-    def available_rankings(self, slug: str) -> list[datetime]:
-        return list(self.dates)
+    def available_rankings(self, slug: str, since: datetime | None = None) -> list[datetime]:
+        return [d for d in self.dates if since is None or d >= since]
 
     def ranking(self, slug: str, at: datetime, report) -> Ranking:
         self.fetched.append((slug, at))
