@@ -2,11 +2,13 @@
 
 **This is the one way a task gets an external API.** `api(conn_id, Settings)` reads the
 connection once and returns a configured ApiClient plus the connection's API-specific extras
-as a frozen settings dataclass (`AdSenseSettings`, `YouTubeSettings`, `LlmSettings`; music,
-ads and fitness add theirs here, each with a `from_extra(extra)` classmethod that raises
-ValueError naming the field). `api_connection(...)` gives the same without building the
-client, for a task that needs several clients (one per thread) or whose connection is
-optional (`optional=True` -> None when it is not defined). DAG files never call `BaseHook`.
+as a frozen settings dataclass (`AdSenseSettings`, `YouTubeSettings`, `LlmSettings`,
+`AcrCloudSettings`; music, ads and fitness add theirs here, each with a `from_extra(extra)`
+classmethod that raises ValueError naming the field, or `from_connection(extra, login,
+password)` when the settings hold the credentials, as ACRCloud's signing key).
+`api_connection(...)` gives the same without building the client, for a task that needs
+several clients (one per thread) or whose connection is optional (`optional=True` -> None
+when it is not defined). DAG files never call `BaseHook`.
 A missing connection or a missing or bad field fails the task at once, without retries
 (`ConnectionConfigError`, an AirflowFailException), naming the connection and the field.
 
@@ -37,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import redis
 
@@ -117,6 +119,29 @@ class LlmSettings:
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any]) -> LlmSettings:
         return cls(_required_text(extra, "model", "the chat-completions model name"))
+
+
+@dataclass(frozen=True)
+class AcrCloudSettings:
+    """`acrcloud_api`: host = the project's identify host (`https://identify-eu-west-1.acrcloud.com`),
+    login = access key, password = access secret (it signs each request and is never sent);
+    extra `sample_seconds` (10..15, default 12), the length of the sample sent."""
+
+    # The connection's password is a signing key, not a credential to send: the client gets
+    # no auth headers (extra.auth defaults to "none"), and from_connection reads login/password.
+    signs_requests: ClassVar[bool] = True
+
+    access_key: str
+    access_secret: str = field(repr=False)
+    sample_seconds: int = 12
+
+    @classmethod
+    def from_connection(cls, extra: Mapping[str, Any], login: str | None, password: str | None) -> AcrCloudSettings:
+        if not (login or "").strip():
+            raise ValueError("login (the ACRCloud access key) is required")
+        if not password:
+            raise ValueError("password (the ACRCloud access secret) is required")
+        return cls(login.strip(), password, _integer(extra, "sample_seconds", 12, 10, 15))
 
 
 S = TypeVar("S")
@@ -202,6 +227,8 @@ def api_connection(conn_id: str, settings: type[S] | None = None, *,
             return None
         raise ConnectionConfigError(f"connection {conn_id!r} is not defined") from None
     extra = conn.extra_dejson
+    if getattr(settings, "signs_requests", False):  # the password signs requests, nothing sends it as is
+        extra = {"auth": "none", **extra}
     try:
         client_kwargs: dict[str, Any] = {
             **auth_settings(extra, conn.login, conn.password, conn_id),
@@ -212,7 +239,10 @@ def api_connection(conn_id: str, settings: type[S] | None = None, *,
         if "max_retry_after" in extra:
             client_kwargs["max_retry_after"] = _seconds(extra, "max_retry_after", 300)
         url = base_url(conn.host, conn.schema, conn.port)
-        parsed = settings.from_extra(extra) if settings is not None else None
+        if settings is not None and hasattr(settings, "from_connection"):  # needs login/password too
+            parsed = settings.from_connection(extra, conn.login, conn.password)
+        else:
+            parsed = settings.from_extra(extra) if settings is not None else None
     except ConnectionConfigError:
         raise
     except ValueError as exc:
