@@ -32,7 +32,7 @@ def test_the_secret_signs_and_is_never_a_header(monkeypatch):
 @pytest.mark.parametrize(("fields", "message"), [
     ({"password": "s"}, "login \\(the ACRCloud access key\\) is required"),
     ({"login": "k"}, "password \\(the ACRCloud access secret\\) is required"),
-    ({"login": "k", "password": "s", "extra": {"sample_seconds": 20}}, "sample_seconds must be an integer 10..15"),
+    ({"login": "k", "password": "s", "extra": {"sample_seconds": 20}}, "extra.sample_seconds must be .* 10..15"),
     ({"login": "k", "password": "s", "extra": {"sample_seconds": 9}}, "extra.sample_seconds"),
 ])
 def test_bad_fields_fail_at_once_naming_them(monkeypatch, fields, message):
