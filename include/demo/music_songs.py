@@ -2,7 +2,9 @@
 its `music.songs` row, for the seeder (and the tests) to call.
 
 The audio is a few seconds of a sine chord written with Python's `wave` module (16-bit mono
-PCM, 16 kHz), deterministic for its arguments; ffmpeg reads it like any upload.
+PCM, 16 kHz), deterministic for its arguments; ffmpeg reads it like any upload. The sandbox's
+ACRCloud decides by the sample's hash, and matches the default 20 s tone's sample to a song of
+its catalogue (tests/include/music/test_song_analysis.py checks it).
 """
 
 from __future__ import annotations

@@ -197,3 +197,13 @@ def test_a_song_held_by_another_run_is_busy(music_db, conn, upload_root, client)
 def test_a_transaction_holding_connection_is_refused(music_db, upload_root, client):
     with psycopg.connect(music_db) as conn, pytest.raises(ValueError, match="autocommit"):
         analyze_song(conn, 1, upload_root, client)
+
+
+def test_the_demo_song_is_identified_by_the_sandbox(music_db, conn, upload_root, client):
+    from include.demo.music_songs import seed_demo_song
+
+    with psycopg.connect(music_db) as tx:
+        song_id = seed_demo_song(tx, upload_root, name="demo/tone.wav", uploader_email="demo-e2e@music.test")
+    assert (upload_root / "demo/tone.wav").is_file() and _song_status(conn, song_id) == "uploaded"
+    result = analyze_song(music_db, song_id, upload_root, client)
+    assert result["matched"] is True  # the seeded demo shows a match in the UI and the caught email
