@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 
 import psycopg
 
-from include.demo import music_data
+from include.demo import music_data, music_songs
+from include.music.audio_sample import default_upload_root
 
 DUE_SINCE = datetime(2026, 1, 1, tzinfo=UTC)  # every demo schedule is due from the first run
 STALE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -34,7 +35,7 @@ def seed(conn: psycopg.Connection, scale: int, *, today: date | None = None) -> 
         latest = music_data.latest_ranking_date(c.slug, today)
         if latest is None:
             continue
-        for item in music_data.ranking(c.slug, latest)[:100 * scale]:
+        for item in music_data.ranking(c.slug, latest)[:200 * scale]:
             songs.setdefault(item["song"]["uuid"], item["song"])
     uuids = sorted(songs)
     tracks = conn.execute("""
@@ -43,5 +44,6 @@ def seed(conn: psycopg.Connection, scale: int, *, today: date | None = None) -> 
           FROM unnest(%s::uuid[], %s::text[], %s::text[]) WITH ORDINALITY AS s(u, t, a, n)""",
                           (STALE, uuids, [songs[u]["name"] for u in uuids],
                            [songs[u]["creditName"] for u in uuids])).rowcount
-    return {"charts": len(charts), "chart_sync_schedules": schedules, "tracks": tracks}
+    music_songs.seed_demo_song(conn, default_upload_root())  # the variable music_upload_root's default
+    return {"charts": len(charts), "chart_sync_schedules": schedules, "tracks": tracks, "songs": 1}
 
