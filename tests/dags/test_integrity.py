@@ -108,6 +108,10 @@ def test_schedules_time_zones_and_deadlines(dagbag, jobs):
             assert not dag.deadline, f"manual {dag_id} has a deadline"
             continue
         timetable = dag.timetable
+        if job.asset_triggered:  # "when X landed (asset), and daily ...": the cron inside an AssetOrTimeSchedule
+            assert timetable.__class__.__name__ == "AssetOrTimeSchedule", f"{dag_id}: {timetable}"
+            assert timetable.asset_condition.objects, f"{dag_id} names no asset"
+            timetable = timetable.timetable
         assert timetable.__class__.__name__ == "CronDataIntervalTimetable", f"{dag_id}: {timetable}"
         assert timetable.expression == job.cron, f"{dag_id}: {timetable.expression} != {job.cron} ({job.schedule})"
         assert str(timetable.timezone) == domain_timezone(job.domain)
