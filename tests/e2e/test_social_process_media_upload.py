@@ -161,7 +161,7 @@ def test_unknown_media_id_fails_at_once(dag_with_retries, media_root):
 @pytest.mark.parametrize(("conf", "why"), [
     ({"media_id": 0}, "0 is less than the minimum of 1"),
     ({"media_id": "abc"}, "'abc' is not of type 'integer'"),
-    ({"media_id": 2**63}, "is greater than the maximum of 9223372036854775807"),  # beyond bigint
+    ({"media_id": 2**63}, "9223372036854775808 is greater than the maximum of 9223372036854775807"),  # beyond bigint
     ({}, "No value passed"),
 ])
 def test_bad_conf_is_refused_naming_the_field(repo_dags, conf, why):
