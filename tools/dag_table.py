@@ -17,10 +17,18 @@ BEGIN, END = "<!-- dag-table:begin -->", "<!-- dag-table:end -->"
 
 def _schedule(dag) -> str:
     timetable = dag.timetable
+    condition = getattr(timetable, "asset_condition", None)  # AssetOrTimeSchedule: a cron or an asset
+    if condition is not None and getattr(timetable, "timetable", None) is not None:
+        assets = ", ".join(f"`{getattr(a, 'name', a)}`" for a in getattr(condition, "objects", (condition,)))
+        return f"{_schedule_of(timetable.timetable)} or asset {assets}"
+    return _schedule_of(timetable)
+
+
+def _schedule_of(timetable) -> str:
     expression = getattr(timetable, "expression", None)
     if expression:
         return f"`{expression}` ({timetable.timezone})"
-    return "manual" if dag.timetable.__class__.__name__ == "NullTimetable" else timetable.summary
+    return "manual" if timetable.__class__.__name__ == "NullTimetable" else timetable.summary
 
 
 def _summary(dag) -> str:
