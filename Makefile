@@ -12,7 +12,7 @@ export JOBYARD_ROOT := $(CURDIR)
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 export AIRFLOW_HOME ?= $(CURDIR)/.state/airflow
 
-.PHONY: install run stop test lint migrate seed dag-table constraints bench clean
+.PHONY: install run stop test system-tools lint migrate seed dag-table constraints bench clean
 
 install: $(STAMP)
 
@@ -28,9 +28,22 @@ run: $(STAMP)
 stop: $(STAMP)
 	$(PY) -m tools.run stop
 
-test: $(STAMP)
+test: $(STAMP) system-tools
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# What the tests need beside the venv: Debian's Chromium (the browser tests drive it with
+# Playwright; no browser download works here), curl and jq (the README's REST commands run
+# literally). Installed when missing and we are root on Debian; else a message says how.
+SYSTEM_TOOLS := chromium curl jq
+system-tools:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing (apt-get)"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "make test needs$$missing: sudo apt-get install$$missing (Debian/Ubuntu), then re-run"; exit 1; fi; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
