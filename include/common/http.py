@@ -135,7 +135,8 @@ class ApiClient:
                  timeout: tuple[float, float] = (5.0, 30.0), max_attempts: int = 5,
                  backoff_base: float = 1.0, backoff_cap: float = 30.0, max_retry_after: float = 300.0,
                  rate_limiter: RateLimiter | None = None, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None, session: requests.Session | None = None):
+                 rng: random.Random | None = None, session: requests.Session | None = None,
+                 response_hook: Callable[[requests.Response], float | None] | None = None):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.base_url = base_url.rstrip("/")
@@ -151,6 +152,11 @@ class ApiClient:
         self.session.headers.update(headers or {})
         self.session.auth = auth
         self.session.params = dict(params or {})
+        # An API whose throttle is not HTTP 429 (Meta's 400 + error code, TikTok's 200 + code
+        # 40100, Google Ads' retryDelay) translates it here: the hook sees every response and
+        # returns the seconds the API asks to wait (retried under this client's attempts and
+        # max wait), None to carry on as usual, or raises its own error (e.g. a revoked token).
+        self.response_hook = response_hook
 
     def __enter__(self) -> Self:
         return self
@@ -199,6 +205,17 @@ class ApiClient:
                                             "processed)", method=method, url=shown) from exc
             else:
                 status = response.status_code
+                told = self.response_hook(response) if self.response_hook is not None else None
+                if told is not None:  # the API's own throttle signal, with its wait
+                    reason = f"{status} {error_message(response)} (throttled)"
+                    if told > self.max_retry_after or attempt == self.max_attempts:
+                        raise RetryableApiError(f"{reason}: asked to wait {told:.0f} s after attempt {attempt} "
+                                                f"(max wait {self.max_retry_after:.0f} s, {self.max_attempts} "
+                                                "attempts)", status=status, method=method, url=shown)
+                    log.warning("%s %s: %s; retry %d of %d in %.2f s", method, shown, reason, attempt,
+                                self.max_attempts - 1, told)
+                    self._sleep(told)
+                    continue
                 if status < 400:
                     return response
                 message = error_message(response)
