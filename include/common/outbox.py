@@ -96,7 +96,9 @@ class DeliveryReport:
     failed: int  # attempts that failed and were rescheduled
     dead: int  # rows that went dead in this run
     dead_ids: tuple[int, ...] = ()
-    dead_details: tuple[dict, ...] = ()  # {"id", "dedupe_key", "error"} of each dead row
+    # {"id", "dedupe_key", "error"} of each dead row; rows refused in this run also carry "channel", "domain",
+    # "recipient", "permanent" (refused for good, not out of attempts) and the receiver's "error_code".
+    dead_details: tuple[dict, ...] = ()
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> the error that stopped it
     stopped_early: bool = False  # the time budget ran out with rows still due
 
@@ -247,7 +249,7 @@ _MARK_FAILED = """
                least(%(backoff)s * power(2, greatest(attempts - 1, 0)), %(max_backoff)s),
                %(retry_after)s))
      WHERE id = ANY(%(ids)s) AND status = 'sending' AND claimed_until = %(lease)s
-    RETURNING id, dedupe_key, status
+    RETURNING id, dedupe_key, status, channel, domain, recipient
 """
 
 # Hand back rows claimed but not tried: the attempt counted at claim did not happen.
@@ -292,9 +294,13 @@ def _mark_failed(conn: psycopg.Connection, run: _Run, ids: list[int], lease: dat
         "max_backoff": run.max_backoff, "retry_after": float(retry_after) if retry_after else None,
         "ids": ids, "lease": lease,
     }).fetchall()
-    for row_id, key, status in rows:
+    for row_id, key, status, channel, domain, recipient in rows:
         if status == "dead":
-            run.dead.append({"id": row_id, "dedupe_key": key, "error": error})
+            # What a domain needs to act on a refusal (e.g. deactivate an unregistered FCM token):
+            # include/platform/notifications.py passes the permanent ones to `on_permanent_refusal`.
+            run.dead.append({"id": row_id, "dedupe_key": key, "error": error, "channel": channel, "domain": domain,
+                             "recipient": recipient, "permanent": permanent,
+                             "error_code": getattr(exc, "error_code", None)})
             log.warning("outbox %s (%s) is dead: %s", row_id, key, error)
         else:
             run.failed += 1

@@ -93,14 +93,39 @@ def token_provider(extra: dict, login: str | None, password: str | None, conn_id
                      "extra.service_account, or extra.token_uri with a refresh token")
 
 
+# Domains that act on messages their receiver refused for good, e.g. FCM UNREGISTERED:
+# "module:function" of a `RefusalHandler` (include/platform/notifications.py), imported when
+# one of that domain's rows was refused. Every delivery (a job's and the sweeper's) uses it.
+REFUSAL_HANDLERS = {"fitness": "include.fitness.devices:deactivate_refused_tokens"}
+
+
+def handle_refusals(dsn: str, refused: list[dict]) -> dict:
+    """Hands each domain's permanently refused rows to its handler (REFUSAL_HANDLERS); the
+    rows of other domains stay unhandled (and alert the owners)."""
+    import importlib
+
+    totals: dict = {"handled_ids": []}
+    for domain, target in REFUSAL_HANDLERS.items():
+        mine = [d for d in refused if d.get("domain") == domain]
+        if not mine:
+            continue
+        module, _, name = target.partition(":")
+        outcome = dict(getattr(importlib.import_module(module), name)(dsn, mine))
+        totals["handled_ids"] += list(outcome.pop("handled_ids", ()))
+        for key, count in outcome.items():
+            totals[key] = totals.get(key, 0) + count
+    return totals
+
+
 def deliver_outbox(budget: TimeBudget | None = None) -> dict:
     """Send every due outbox message (this job's and any left pending earlier) within the
-    time `budget`, and alert the platform owners about messages that went dead."""
+    time `budget`, let the domains act on refused ones (`handle_refusals`), and alert the
+    platform owners about the other messages that went dead."""
     from include.orchestration import connections, variables
     from include.platform.notifications import deliver_notifications as deliver
 
     return deliver(connections.app_db("platform"), email_sender(), push_sender(),
-                   variables.alert_recipients("platform"), budget=budget)
+                   variables.alert_recipients("platform"), budget=budget, on_permanent_refusal=handle_refusals)
 
 
 def deliver_notifications(upstream: Any = None) -> Any:

@@ -10,6 +10,7 @@ right away. Plain Python: the orchestration layer passes the DSN, senders and re
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 
 from include.common.db import connect
 from include.common.outbox import DeliveryReport, OutboxMessage, Sender, backlog, deliver_pending, enqueue
@@ -38,10 +39,22 @@ def dead_alert_messages(dead: list[dict], owners: list[str]) -> list[OutboxMessa
             for owner in owners]
 
 
+# A domain's reaction to messages its receiver refused for good: `(dsn, refusals)` with the
+# dead rows' details (include/common/outbox.py DeliveryReport.dead_details, "permanent" true),
+# returning {"handled_ids": [...], <counts>...}. Handled rows are a normal event of the domain
+# (an FCM token the app uninstalled), not a delivery failure: the owners get no alert for them.
+RefusalHandler = Callable[[str, list[dict]], Mapping]
+
+
 def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Sender | None,
                           owners: list[str], *, budget: TimeBudget | None = None,
+                          on_permanent_refusal: RefusalHandler | None = None,
                           **delivery: float) -> dict:
     """Run the outbox delivery and alert on dead messages; returns the receipt.
+
+    `on_permanent_refusal` (see `RefusalHandler`) is called after each delivery pass with
+    the rows refused for good in it; its counts are summed into the receipt's "refusals"
+    and the rows it handled are left out of the owner alert.
 
     `delivery` passes batch_size, max_attempts, lease_seconds, backoff_seconds through to
     `deliver_pending`. Raises RuntimeError (after everything is committed) when messages
@@ -53,6 +66,8 @@ def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Se
     dead_ids: list[int] = []
     dead_alerts: list[dict] = []
     channels_down: dict[str, str] = {}
+    refusals: dict[str, int] = {}
+    unhandled_ids: list[int] = []  # dead rows the owners must hear of
     report: DeliveryReport | None = None
     passes = 0
     for passes in range(1, MAX_PASSES + 1):  # noqa: B007 - the count is reported below
@@ -63,6 +78,15 @@ def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Se
         dead_ids += report.dead_ids
         channels_down.update(report.channels_down)
         dead = [d for d in report.dead_details if not d["dedupe_key"].startswith(DEAD_ALERT_PREFIX)]
+        refused = [d for d in dead if d.get("permanent")]
+        if refused and on_permanent_refusal is not None:
+            outcome = dict(on_permanent_refusal(dsn, refused))
+            handled = set(outcome.pop("handled_ids", ()))
+            for name, count in outcome.items():
+                refusals[name] = refusals.get(name, 0) + int(count)
+            refusals["handled"] = refusals.get("handled", 0) + len(handled)
+            dead = [d for d in dead if d["id"] not in handled]
+        unhandled_ids += [d["id"] for d in dead]
         dead_alerts += [d for d in report.dead_details if d["dedupe_key"].startswith(DEAD_ALERT_PREFIX)]
         if not dead or not owners:
             break
@@ -73,10 +97,10 @@ def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Se
             break  # nothing new to send now (or no time): the next run delivers it
     with connect(dsn) as conn:
         left = backlog(conn)
-    receipt = {**totals, "dead_ids": dead_ids[:100], "channels_down": channels_down,
+    receipt = {**totals, "dead_ids": dead_ids[:100], "channels_down": channels_down, "refusals": refusals,
                "stopped_early": bool(report and report.stopped_early), "backlog": left}
-    if dead_ids and not owners:
-        raise RuntimeError(f"{len(dead_ids)} outbox messages went dead (ids {dead_ids[:20]}) and there is "
+    if unhandled_ids and not owners:
+        raise RuntimeError(f"{len(unhandled_ids)} outbox messages went dead (ids {unhandled_ids[:20]}) and there is "
                            f"no platform owner to alert (variable platform_alert_emails is empty); receipt {receipt}")
     if dead_alerts:
         raise RuntimeError(f"the owner alert about dead outbox messages could not be delivered: {dead_alerts[:3]}; "
