@@ -1,0 +1,1 @@
+"""SQL of the fitness domain, one module per service of include/fitness/ and named after it."""
