@@ -5,6 +5,7 @@ bad on every page and every retry, as a genuinely bad upstream record would be."
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Sequence
@@ -66,5 +67,26 @@ def malformed_records(request: Request, records: Sequence[Any],
     fraction = getattr(request.state, "malformed_fraction", 0.0)
     api = getattr(request.state, "sandbox_api", "")
     out, count = corrupt_records(records, fraction, api, required)
+    request.state.malformed_count = getattr(request.state, "malformed_count", 0) + count
+    return out
+
+
+def malformed_with(request: Request, records: Sequence[Any], corruptions: Sequence[Any]) -> list[Any]:
+    """Like `malformed_records`, for nested records: each picked record (by a hash of its
+    content) gets a deep copy corrupted by one of `corruptions` (functions mutating it)."""
+    fraction = getattr(request.state, "malformed_fraction", 0.0)
+    if fraction <= 0:
+        return list(records)
+    api = getattr(request.state, "sandbox_api", "")
+    out, count = [], 0
+    for record in records:
+        digest = _digest(api, record)
+        if digest / 2**64 < fraction:
+            bad = copy.deepcopy(record)
+            corruptions[digest % len(corruptions)](bad)
+            out.append(bad)
+            count += 1
+        else:
+            out.append(record)
     request.state.malformed_count = getattr(request.state, "malformed_count", 0) + count
     return out

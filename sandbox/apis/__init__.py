@@ -10,4 +10,7 @@ API_MODULES = (
     "adsense",
     "soundcharts",
     "acrcloud",
+    "meta_ads",
+    "tiktok_ads",
+    "google_ads",
 )

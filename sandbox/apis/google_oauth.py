@@ -32,5 +32,7 @@ async def token(request: Request):
         return error_response(400, oauth_error(400, f"Missing {GRANT_FIELD[grant_type]}"))
     if str(credential).startswith("invalid-"):  # lets tests exercise a rejected credential
         return error_response(400, oauth_error(400, "Bad Request", "invalid_grant"))
+    if grant_type == "refresh_token" and str(credential).startswith("revoked-"):  # the user revoked access
+        return error_response(400, oauth_error(400, "Token has been expired or revoked.", "invalid_grant"))
     return {"access_token": f"sandbox-{secrets.token_urlsafe(24)}",
             "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"}
