@@ -112,6 +112,9 @@ def test_schedules_time_zones_and_deadlines(dagbag, jobs):
             assert timetable.__class__.__name__ == "AssetOrTimeSchedule", f"{dag_id}: {timetable}"
             assert timetable.asset_condition.objects, f"{dag_id} names no asset"
             timetable = timetable.timetable
+        elif timetable.__class__.__name__ == "AssetOrTimeSchedule":  # a timed job that also runs when its data lands
+            assert timetable.asset_condition.objects, f"{dag_id} names no asset"
+            timetable = timetable.timetable
         assert timetable.__class__.__name__ == "CronDataIntervalTimetable", f"{dag_id}: {timetable}"
         assert timetable.expression == job.cron, f"{dag_id}: {timetable.expression} != {job.cron} ({job.schedule})"
         assert str(timetable.timezone) == domain_timezone(job.domain)
