@@ -205,6 +205,8 @@ class _Gaql:
         return False
 
     def _expect(self, word: str) -> None:
+        if self._peek() is None:
+            raise _query_error("UNEXPECTED_END_OF_QUERY", f"Error in query: unexpected end of query, expected {word}.")
         if not self._keyword(word):
             raise _query_error("QUERY_ERROR", f"Error in query: expected {word}.")
 
