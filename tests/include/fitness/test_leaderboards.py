@@ -1,0 +1,133 @@
+"""update_leaderboards against PostgreSQL with hand-built workouts: the week, all-time and
+challenge boards, ties by user id, only changed entries written, users leaving a board."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from include.fitness.leaderboards import update_leaderboards, week_label
+from tests.include.fitness import job_data as data
+
+END = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # a Wednesday; ISO week 2026-W49 starts Monday Nov 30
+DAY = END.date()
+WEEK = "2026-W49"
+
+
+def midnight_utc(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+@pytest.fixture
+def conn(fitness_db):
+    data.clean(fitness_db)
+    with psycopg.connect(fitness_db) as conn:
+        yield conn
+
+
+@pytest.fixture
+def people(conn) -> dict[str, int]:
+    """ann 30+20 min this week, bob 50 (a tie with ann: ann has the lower id), cy 10 this week
+    and 200 last week, dee only last week, eve inactive (60 this week), fay a workout after
+    the interval end only."""
+    ids = {n: data.user(conn, n.title(), active=n != "eve") for n in ("ann", "bob", "cy", "dee", "eve", "fay")}
+    monday = midnight_utc(date(2026, 11, 30))
+    data.workout(conn, ids["ann"], monday + timedelta(hours=7), 30)
+    data.workout(conn, ids["ann"], monday + timedelta(days=1, hours=7), 20)
+    data.workout(conn, ids["bob"], monday, 50)  # the week's first instant counts
+    data.workout(conn, ids["cy"], monday + timedelta(days=2), 10)
+    data.workout(conn, ids["cy"], monday - timedelta(seconds=1), 200)  # last week
+    data.workout(conn, ids["dee"], monday - timedelta(days=3), 40)
+    data.workout(conn, ids["eve"], monday + timedelta(hours=1), 60)
+    data.workout(conn, ids["fay"], END, 90)  # at the interval end: not yet
+    conn.commit()
+    return ids
+
+
+def run(conn, end=END, day=DAY, midnight=midnight_utc):
+    return update_leaderboards(conn, end, day, midnight)
+
+
+def test_global_boards_rank_by_minutes_ties_by_user_id(conn, people):
+    result = run(conn)
+    p = people
+    assert data.board(conn, "global", WEEK) == [(1, p["ann"], 50.0), (2, p["bob"], 50.0), (3, p["cy"], 10.0)]
+    assert data.board(conn, "global", "all-time") == [
+        (1, p["cy"], 210.0), (2, p["ann"], 50.0), (3, p["bob"], 50.0), (4, p["dee"], 40.0)]
+    assert result["week"] == WEEK and result["boards"] == 2 and result["challenges"] == 0
+    assert result["board_entries"] == {f"global/{WEEK}": 3, "global/all-time": 4}
+    assert (result["inserted"], result["updated"], result["deleted"]) == (7, 0, 0)
+
+
+def test_rerun_writes_nothing_and_a_change_writes_only_what_moved(conn, people):
+    run(conn)
+    before = data.entry_versions(conn)
+    again = run(conn)
+    assert (again["inserted"], again["updated"], again["deleted"]) == (0, 0, 0)
+    assert data.entry_versions(conn) == before
+
+    data.workout(conn, people["bob"], END - timedelta(hours=1), 5)  # bob 55: passes ann this week
+    conn.commit()
+    moved = run(conn)
+    after = data.entry_versions(conn)
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {("global", WEEK, people["ann"]), ("global", WEEK, people["bob"]),
+                       ("global", "all-time", people["ann"]), ("global", "all-time", people["bob"])}
+    assert (moved["inserted"], moved["updated"], moved["deleted"]) == (0, 4, 0)
+    assert data.board(conn, "global", WEEK)[:2] == [(1, people["bob"], 55.0), (2, people["ann"], 50.0)]
+
+
+def test_users_leaving_a_board_are_deleted(conn, people):
+    run(conn)
+    conn.execute("UPDATE fitness.users SET is_active = false WHERE id = %s", (people["cy"],))
+    conn.execute("DELETE FROM fitness.workouts WHERE user_id = %s", (people["dee"],))
+    conn.commit()
+    result = run(conn)
+    assert result["deleted"] == 3  # cy from both boards, dee from all-time
+    assert [u for _, u, _ in data.board(conn, "global", "all-time")] == [people["ann"], people["bob"]]
+    assert [r for r, _, _ in data.board(conn, "global", WEEK)] == [1, 2]
+
+
+def test_challenge_board_scores_participants_in_its_dates(conn, people):
+    p = people
+    running = data.challenge(conn, "December", date(2026, 12, 1), date(2026, 12, 31), [p["ann"], p["cy"], p["dee"]])
+    data.challenge(conn, "Starts tomorrow", date(2026, 12, 3), date(2026, 12, 10), [p["ann"]])
+    data.workout(conn, p["cy"], midnight_utc(date(2026, 12, 1)), 15)  # the challenge's first instant
+    conn.commit()
+    result = run(conn)
+    period = "2026-12-01/2026-12-31"
+    # ann's Tuesday 20 min, cy's Wednesday 10 + Tuesday 15; dee has none yet (0, still on it)
+    assert data.board(conn, f"challenge:{running}", period) == [
+        (1, p["cy"], 25.0), (2, p["ann"], 20.0), (3, p["dee"], 0.0)]
+    scores = dict(conn.execute("SELECT user_id, score FROM fitness.challenge_participants WHERE challenge_id = %s",
+                               (running,)).fetchall())
+    assert {k: float(v) for k, v in scores.items()} == {p["cy"]: 25.0, p["ann"]: 20.0, p["dee"]: 0.0}
+    assert result["challenges"] == 1 and result["boards"] == 3 and result["participant_scores_updated"] == 2
+    again = run(conn)
+    assert again["participant_scores_updated"] == 0 and again["inserted"] + again["updated"] == 0
+
+
+def test_week_follows_the_local_calendar():
+    """The ISO week of the interval end's local date, bounded by local midnights."""
+    zone = ZoneInfo("Pacific/Auckland")  # Monday Nov 30 local is still Sunday Nov 29 in UTC
+    assert week_label(date(2026, 11, 30)) == WEEK and week_label(date(2026, 11, 29)) == "2026-W48"
+    assert datetime.combine(date(2026, 11, 30), time(), tzinfo=zone).astimezone(UTC).date() == date(2026, 11, 29)
+
+
+def test_local_week_start(conn, people):
+    zone = ZoneInfo("Pacific/Auckland")
+    end = datetime(2026, 11, 30, 12, 0, tzinfo=zone)  # Monday noon in Auckland: W49 just started
+
+    def midnight(day):
+        return datetime.combine(day, time(), tzinfo=zone)
+
+    # bob's workout at Monday 00:00 UTC is Monday 13:00 in Auckland, after `end`; nobody's counts yet except
+    # what started from Monday 00:00 Auckland (Sunday 11:00 UTC) to Monday 12:00 Auckland (Sunday 23:00 UTC).
+    data.workout(conn, people["dee"], datetime(2026, 11, 29, 12, 0, tzinfo=UTC), 7)
+    conn.commit()
+    result = run(conn, end=end, day=end.date(), midnight=midnight)
+    assert result["week"] == WEEK
+    assert data.board(conn, "global", WEEK) == [(1, people["dee"], 7.0)]
