@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from include.demo import music_seed, platform_seed, social_seed, videos_seed
+from include.demo import ads_seed, music_seed, platform_seed, social_seed, videos_seed
 
 Seeder = Callable[[psycopg.Connection, int], dict[str, int]]
 
@@ -20,6 +20,7 @@ SEEDERS: dict[str, Seeder] = {
     "social": social_seed.seed,
     "videos": videos_seed.seed,
     "music": music_seed.seed,
+    "ads": ads_seed.seed,
 }
 
 

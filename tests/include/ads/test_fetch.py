@@ -1,0 +1,158 @@
+"""The stats fetch against the sandbox and a real database: every platform's days land
+exactly, a rerun writes nothing, a restated day is updated alone, a rejected token marks its
+account and the others still land, too many malformed rows fail the account before writing,
+and the soft limit stops between accounts naming the ones left."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from include.ads.fetch import AccountsFailed, AccountsInterrupted, fetch_platform
+from include.ads.google_ads_client import GoogleAdsClient
+from include.ads.meta_client import MetaClient
+from include.ads.tiktok_client import TikTokClient
+from include.common.crypto import TokenCipher, generate_key
+from include.common.time_budget import SoftTimeLimitExceeded, TimeBudget
+from include.demo import ads_data
+from tests.include.ads.clients_support import generated, sandbox_api
+from tests.include.ads.token_support import account_row, add_account
+from tools import devenv
+
+START, END = date(2026, 3, 25), date(2026, 3, 31)
+TODAY = date(2026, 3, 31)
+
+
+@pytest.fixture(scope="module")
+def db(session_env):
+    with devenv.scratch_database("jobyard_test_ads_fetch", session_env["server"]) as url:
+        yield url
+
+
+@pytest.fixture
+def conn(db, sandbox, monkeypatch):
+    monkeypatch.setenv("SANDBOX_ADS_TODAY", TODAY.isoformat())
+    sandbox.reset_faults()
+    with psycopg.connect(db) as connection:
+        connection.execute("TRUNCATE ads.users RESTART IDENTITY CASCADE")
+        connection.commit()
+        yield connection
+    sandbox.reset_faults()
+
+
+@pytest.fixture(scope="module")
+def cipher():
+    return TokenCipher(generate_key())
+
+
+def clients(session_env, sleeps: list) -> dict:
+    base = f"http://127.0.0.1:{session_env['http_port']}"
+    return {"meta": MetaClient(sandbox_api(session_env, sleeps), app_id="1", app_secret="s"),
+            "tiktok": TikTokClient(sandbox_api(session_env, sleeps)),
+            "google": GoogleAdsClient(sandbox_api(session_env, sleeps), client_id="c", client_secret="s",
+                                      developer_token="d", token_uri=f"{base}/token")}
+
+
+def stored(conn, account_id: int) -> dict:
+    rows = conn.execute("""SELECT c.external_campaign_id, s.day, s.spend, s.impressions, s.clicks, s.conversions,
+                                  s.revenue
+                             FROM ads.campaign_daily_stats s JOIN ads.campaigns c ON c.id = s.campaign_id
+                            WHERE s.account_id = %s""", (account_id,)).fetchall()
+    return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+
+
+ACCOUNTS = {"meta": ("act_101000000000001", "101000000000001", "system-a", None),
+            "tiktok": ("7100000000000000001", "7100000000000000001", "act.a", None),
+            "google": ("1010000001", "1010000001", "ya29.old", "demo-refresh")}
+
+
+@pytest.mark.parametrize("platform", ["meta", "tiktok", "google"])
+def test_every_platform_lands_exactly_and_a_rerun_writes_nothing(conn, cipher, session_env, platform):
+    external, generator_id, token, refresh = ACCOUNTS[platform]
+    account_id = add_account(conn, cipher, platform, external, token, refresh_token=refresh)
+    client = clients(session_env, [])[platform]
+    result = fetch_platform(conn, platform, client, cipher, START, END, now=datetime.now(UTC))
+    expected = generated(platform, generator_id, START, END, TODAY)
+    if platform != "tiktok":  # Meta leaves out, Google omits, a zero revenue: stored as 0, not NULL
+        expected = {k: (*v[:4], v[4] if v[4] is not None else Decimal(0)) for k, v in expected.items()}
+    assert stored(conn, account_id) == expected
+    assert (result["inserted"], result["updated"], result["fetched_accounts"]) == \
+        (len(expected), 0, [f"{platform}:{external}"])
+    assert result["campaigns_created"] == len({k[0] for k in expected})
+    again = fetch_platform(conn, platform, client, cipher, START, END, now=datetime.now(UTC))
+    assert (again["inserted"], again["updated"], again["campaigns_created"]) == (0, 0, 0)
+
+
+def test_tiktok_no_value_is_stored_as_null(conn, cipher, session_env):
+    account_id = add_account(conn, cipher, "tiktok", "7100000000000000001", "act.a")
+    fetch_platform(conn, "tiktok", clients(session_env, [])["tiktok"], cipher, START, END, now=datetime.now(UTC))
+    untracked = ads_data.campaigns("tiktok", "7100000000000000001")[2].campaign_id
+    revenues = {k[0]: v[4] for k, v in stored(conn, account_id).items()}
+    assert untracked in revenues and revenues[untracked] is None
+    assert all(v is not None for c, v in revenues.items() if c != untracked)
+
+
+def test_a_restated_day_is_updated_alone(conn, cipher, session_env):
+    account_id = add_account(conn, cipher, "meta", "act_101000000000001", "system-a")
+    client = clients(session_env, [])["meta"]
+    fetch_platform(conn, "meta", client, cipher, START, END, now=datetime.now(UTC))
+    conn.execute("UPDATE ads.campaign_daily_stats SET spend = spend + 1 WHERE account_id = %s AND day = %s",
+                 (account_id, END))
+    changed = conn.execute("SELECT count(*) FROM ads.campaign_daily_stats WHERE day = %s AND account_id = %s",
+                           (END, account_id)).fetchone()[0]
+    conn.commit()
+    result = fetch_platform(conn, "meta", client, cipher, START, END, now=datetime.now(UTC))
+    assert (result["inserted"], result["updated"]) == (0, changed)
+
+
+def test_a_rejected_token_marks_its_account_and_the_others_land(conn, cipher, session_env):
+    revoked = add_account(conn, cipher, "meta", "act_101000000000002", "revoked-a")
+    good = add_account(conn, cipher, "meta", "act_101000000000001", "system-a")
+    with pytest.raises(AccountsFailed) as caught:
+        fetch_platform(conn, "meta", clients(session_env, [])["meta"], cipher, START, END, now=datetime.now(UTC))
+    assert not isinstance(caught.value, AccountsInterrupted)  # permanent: the user must reconnect
+    assert list(caught.value.result["failed"]) == ["meta:act_101000000000002"]
+    assert "act_101000000000002" in str(caught.value)
+    assert caught.value.result["fetched_accounts"] == ["meta:act_101000000000001"] and stored(conn, good)
+    row = account_row(conn, revoked)
+    assert row["status"] == "needs_reauth" and "TokenRevoked" in row["last_error"]
+    again = fetch_platform(conn, "meta", clients(session_env, [])["meta"], cipher, START, END, now=datetime.now(UTC))
+    assert again["accounts"] == 1  # a needs_reauth account waits for its user
+
+
+def test_google_invalid_grant_marks_the_account(conn, cipher, session_env):
+    account_id = add_account(conn, cipher, "google", "1010000001", "ya29.old", refresh_token="revoked-r")
+    with pytest.raises(AccountsFailed):
+        fetch_platform(conn, "google", clients(session_env, [])["google"], cipher, START, END, now=datetime.now(UTC))
+    assert account_row(conn, account_id)["status"] == "needs_reauth" and stored(conn, account_id) == {}
+
+
+def test_too_many_malformed_rows_fail_the_account_before_writing(conn, cipher, session_env, sandbox):
+    account_id = add_account(conn, cipher, "tiktok", "7100000000000000001", "act.a")
+    sandbox.set_faults("tiktok_ads", malformed_fraction=0.5)
+    with pytest.raises(AccountsFailed, match="TooManyMalformed"):
+        fetch_platform(conn, "tiktok", clients(session_env, [])["tiktok"], cipher, START, END, now=datetime.now(UTC))
+    assert stored(conn, account_id) == {} and account_row(conn, account_id)["status"] == "active"
+
+
+def test_an_outage_fails_transiently(conn, cipher, session_env, sandbox):
+    add_account(conn, cipher, "tiktok", "7100000000000000001", "act.a")
+    sandbox.set_faults("tiktok_ads", status_5xx=10)
+    client = TikTokClient(sandbox_api(session_env, [], max_attempts=2))
+    with pytest.raises(AccountsInterrupted):
+        fetch_platform(conn, "tiktok", client, cipher, START, END, now=datetime.now(UTC))
+
+
+def test_the_soft_limit_stops_between_accounts_and_names_the_ones_left(conn, cipher, session_env):
+    first = add_account(conn, cipher, "meta", "act_101000000000001", "system-a")
+    add_account(conn, cipher, "meta", "act_101000000000002", "system-b")
+    add_account(conn, cipher, "meta", "act_101000000000003", "system-c")
+    clock = iter([0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 10.0])  # the first account takes 10 of 15 s
+    budget = TimeBudget(15, clock=lambda: next(clock))
+    with pytest.raises(SoftTimeLimitExceeded, match="accounts left: meta:act_101000000000002, meta:act_10100000000000"):
+        fetch_platform(conn, "meta", clients(session_env, [])["meta"], cipher, START, END, now=datetime.now(UTC),
+                       budget=budget)
+    assert stored(conn, first)
