@@ -25,6 +25,7 @@ TEXT_COLOUR = "#1f2933"
 MUTED = "#7b8794"
 SCALE = 2  # pixels per CSS pixel
 FONT = "DejaVu Sans"
+PERIOD_NAMES = {1: "day", 7: "week"}  # bar_chart_png's period_days
 PNG_COMPRESS_LEVEL = 6  # zlib; `optimize` made the PNG 3% smaller for 4x the encode time
 
 
@@ -59,10 +60,11 @@ def _png(canvas) -> bytes:
 
 
 def bar_chart_png(values: Sequence[float | None], first_day: date, *, title: str, unit: str = "views",
-                  width_px: int = 560, height_px: int = 180) -> bytes:
+                  width_px: int = 560, height_px: int = 180, period_days: int = 1) -> bytes:
     """Daily bars of `values` (one per day from `first_day`; None = no data, no bar), scaled
     to the largest, with the peak and the first and last day labelled. `title` is drawn at
-    the top left; `unit` names the peak ("max 1,350 views/day")."""
+    the top left; `unit` names the peak ("max 1,350 views/day"). `period_days=7` draws one
+    bar per week (each labelled by its first day; the peak reads "/week")."""
     from matplotlib.collections import PolyCollection
     from matplotlib.lines import Line2D
 
@@ -70,8 +72,10 @@ def bar_chart_png(values: Sequence[float | None], first_day: date, *, title: str
         raise ValueError("a bar chart needs at least one value")
     if any(v is not None and v < 0 for v in values):
         raise ValueError("a bar chart of daily counts takes no negative values")
+    if period_days not in PERIOD_NAMES:
+        raise ValueError(f"period_days must be one of {sorted(PERIOD_NAMES)}, got {period_days!r}")
     peak = max((v for v in values if v is not None), default=0)
-    last_day = first_day + timedelta(days=len(values) - 1)
+    last_day = first_day + timedelta(days=(len(values) - 1) * period_days)
     left, right, bottom, top = 0.01, 0.99, 0.16, 0.80  # the plot area, in figure coordinates
     slot = (right - left) / len(values)
     bar = slot * 0.72
@@ -86,7 +90,7 @@ def bar_chart_png(values: Sequence[float | None], first_day: date, *, title: str
                           transform=fig.transFigure))
     label = {"fontfamily": FONT, "fontsize": 9 * SCALE, "color": MUTED}
     fig.text(0.01, 0.97, title, ha="left", va="top", **{**label, "color": TEXT_COLOUR, "fontsize": 10 * SCALE})
-    fig.text(0.99, 0.97, f"max {_fmt_int(peak)} {unit}/day", ha="right", va="top", **label)
+    fig.text(0.99, 0.97, f"max {_fmt_int(peak)} {unit}/{PERIOD_NAMES[period_days]}", ha="right", va="top", **label)
     fig.text(0.01, 0.03, first_day.isoformat(), ha="left", va="bottom", **label)
     fig.text(0.99, 0.03, last_day.isoformat(), ha="right", va="bottom", **label)
     return _png(canvas)
