@@ -55,4 +55,4 @@ def test_two_apis_on_one_path_fail_at_start_up(tmp_path):
 
 def test_registered_apis():
     assert [api.name for api in load_apis()] == ["google_oauth", "fcm", "llm", "youtube_analytics", "adsense",
-                                                 "soundcharts", "acrcloud"]
+                                                 "soundcharts", "acrcloud", "meta_ads", "tiktok_ads", "google_ads"]
