@@ -14,6 +14,8 @@ comma-separated; another answers code 2635 "deprecated version"):
   `offsite_conversion.fb_pixel_purchase` (actions also carry a `link_click` entry; a type
   with no value is left out, and so is the whole array). Paging: `paging.cursors.before/after`
   on every non-empty page, `paging.next` (absolute URL, token kept) absent on the last one.
+  `breakdowns`, `action_breakdowns`, `filtering`, `sort`, `time_ranges` are refused (code
+  100) rather than ignored; other parameters (attribution settings, `summary`) are ignored.
 - `GET /{version}/oauth/access_token?grant_type=fb_exchange_token&client_id&client_secret&
   fb_exchange_token=`: `{"access_token", "token_type": "bearer", "expires_in"}`.
 - `GET /{version}/debug_token?input_token=&access_token=` (an app token `id|secret` or any
@@ -79,6 +81,8 @@ DEFAULT_FIELDS = ("spend", "impressions", "clicks")  # Meta's default is a few a
 PRESETS = {"today": (0, 0), "yesterday": (1, 1), "last_7d": (7, 1), "last_14d": (14, 1), "last_30d": (30, 1),
            "last_90d": (90, 1)}
 DEFAULT_LIMIT, MAX_LIMIT = 25, 5000
+# Parameters that would change the rows: refused rather than ignored (attribution settings are accepted).
+UNSERVED = ("breakdowns", "action_breakdowns", "filtering", "sort", "time_ranges", "export_format")
 LONG_LIVED = 60 * 86400
 DEFAULT_APP_ID = "100000000000001"
 VERSION = re.compile(r"^v\d+\.\d+$")
@@ -373,6 +377,9 @@ async def insights(version: str, account_id: str, request: Request):
         level = params.get("level")
         if level != "campaign":
             raise GraphError(100, f"(#100) The sandbox serves level=campaign only, got level={level!r}")
+        unserved = [p for p in UNSERVED if params.get(p) not in (None, "", "[]")]
+        if unserved:
+            raise GraphError(100, f"(#100) The sandbox does not serve {', '.join(unserved)}: its rows would be wrong")
         fields = _fields(params)
         since, until = _range(params)
         increment = params.get("time_increment", "all_days")

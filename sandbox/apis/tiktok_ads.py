@@ -15,7 +15,8 @@ Routes (the trailing slash is part of each path):
   strings: money with 2 decimals ("125.40"), counts as integers, ctr in percent; "-" where
   there is no value: revenue (`total_complete_payment_rate`, `complete_payment_roas`) of
   campaigns without purchase tracking, and ratios over zero.
-  Conversions are `conversion`; revenue (purchase value) is `total_complete_payment_rate`,
+  `filtering`, `order_field`, `query_lifetime=true` and `query_mode=CHUNK` are refused (40002)
+  rather than ignored. Conversions are `conversion`; revenue (purchase value) is `total_complete_payment_rate`,
   as TikTok names it [secondary: the portal's metric list, not the SDK].
 - `POST /open_api/v1.3/oauth2/access_token/` JSON `{app_id, secret, auth_code}`: `data
   {access_token, advertiser_ids, scope}` (a long-term token, no refresh token; `auth_code`
@@ -55,6 +56,8 @@ METRICS = ("campaign_name", "currency", "spend", "impressions", "clicks", "conve
            "total_complete_payment_rate", "complete_payment_roas", "cpc", "cpm", "ctr", "cost_per_conversion")
 DEFAULT_METRICS = ("spend", "impressions")
 DIMENSIONS = {"campaign_id", "stat_time_day"}
+# Parameters that would change the rows: refused rather than ignored.
+UNSERVED = ("filtering", "order_field", "query_lifetime", "query_mode")
 MAX_DAYS = 30
 MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 1000, 10
 NO_VALUE = "-"
@@ -203,6 +206,9 @@ async def integrated_report(request: Request):
         if params.get("data_level") != "AUCTION_CAMPAIGN":
             raise TikTokError(40002, f"data_level: the sandbox serves AUCTION_CAMPAIGN only, "
                                      f"got {params.get('data_level')!r}")
+        unserved = [p for p in UNSERVED if params.get(p) not in (None, "", "[]", "false", "False", "REGULAR")]
+        if unserved:
+            raise TikTokError(40002, f"The sandbox does not serve {', '.join(unserved)}: its rows would be wrong.")
         dimensions = _json_list(params, "dimensions", None)
         if set(dimensions) != DIMENSIONS or len(dimensions) != 2:
             raise TikTokError(40002, f"dimensions: the sandbox serves [\"campaign_id\", \"stat_time_day\"], "

@@ -114,7 +114,7 @@ def test_token_errors(base_url, token, code, subcode):
 @pytest.mark.parametrize("params, message", [
     ({"level": "ad"}, "level=campaign"), ({"fields": "campaign_id,cpp"}, "cpp is not valid for fields param"),
     ({"time_range": "2026-11-01"}, "time_range"), ({"time_increment": "7"}, "time_increment"),
-    ({"limit": "0"}, "limit"), ({"after": "!!"}, "cursor"),
+    ({"limit": "0"}, "limit"), ({"after": "!!"}, "cursor"), ({"breakdowns": '["age"]'}, "breakdowns"),
 ])
 def test_bad_parameters_answer_code_100(base_url, params, message):
     error = error_of(insights(base_url, **params))

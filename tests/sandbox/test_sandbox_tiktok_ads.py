@@ -92,7 +92,7 @@ def test_token_errors(base_url, token, code):
     {"advertiser_id": "abc"}, {"report_type": "AUDIENCE"}, {"data_level": "AUCTION_AD"},
     {"dimensions": "campaign_id,stat_time_day"}, {"dimensions": json.dumps(["campaign_id"])},
     {"metrics": json.dumps(["spend", "revenue"])}, {"start_date": "2026-10-01"}, {"end_date": "2026-11-19"},
-    {"page_size": 1001}, {"page": 0}, {"start_date": ""},
+    {"page_size": 1001}, {"page": 0}, {"start_date": ""}, {"order_field": "spend"}, {"query_lifetime": "true"},
 ])
 def test_bad_parameters_answer_40002(base_url, params):
     body = report(base_url, **params)
