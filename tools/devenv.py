@@ -68,15 +68,20 @@ def log(msg: str) -> None:
 # --- secrets -------------------------------------------------------------------------------
 
 def install_secrets() -> dict[str, str]:
-    """Fernet key, JWT secret and API secret key, generated once per install (never committed)."""
+    """Fernet key, JWT secret, API secret key and the ads token key (the Fernet key of the
+    stored ad account tokens, connection `ads_token_key`), generated once per install (never
+    committed); a secret added later is generated into an existing file."""
     path = state_dir() / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {
-        "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "jwt_secret": secrets.token_urlsafe(32),
-        "api_secret_key": secrets.token_urlsafe(32),
+    generate = {
+        "fernet_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "jwt_secret": lambda: secrets.token_urlsafe(32),
+        "api_secret_key": lambda: secrets.token_urlsafe(32),
+        "ads_token_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
+    values = json.loads(path.read_text()) if path.exists() else {}
+    if all(name in values for name in generate):
+        return values
+    values.update({name: make() for name, make in generate.items() if name not in values})
     path.write_text(json.dumps(values, indent=2))
     path.chmod(0o600)
     return values
@@ -328,6 +333,33 @@ def connections(app_db_url: str, airflow_db_url: str, redis: str | None,
         "password": "sandbox-acr-secret",
         "extra": {"auth": "none", "rate_limit": "acrcloud"},  # the secret signs the form, never a header
     }
+    # Ads: the Fernet key of the stored ad account tokens (per install, .state/secrets.json),
+    # and the sandbox's Meta Marketing, TikTok Business and Google Ads APIs (sandbox-only app
+    # secrets; each account's own token authorizes its calls). Google's OAuth refresh goes to
+    # the sandbox's token endpoint.
+    conns["ads_token_key"] = {"conn_type": "generic", "password": install_secrets()["ads_token_key"]}
+    conns["meta_ads_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "login": "1234567890123456",
+        "password": "sandbox-meta-app-secret",
+        "extra": {"api_version": "v25.0"},
+    }
+    conns["tiktok_ads_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "login": "7000000000000000000",
+        "password": "sandbox-tiktok-app-secret",
+        "extra": {"api_version": "v1.3", "page_size": 1000},
+    }
+    conns["google_ads_api"] = {
+        "conn_type": "http",
+        "host": f"http://127.0.0.1:{sandbox_http}",
+        "login": "sandbox-client.apps.googleusercontent.com",
+        "password": "sandbox-google-client-secret",
+        "extra": {"developer_token": "sandbox-developer-token", "login_customer_id": "9876543210",
+                  "token_uri": f"http://127.0.0.1:{sandbox_http}/token", "api_version": "v21"},
+    }
     if redis:
         parts = urlsplit(redis)
         conns["redis_default"] = {
@@ -448,11 +480,21 @@ def seed(app_db_url: str, scale: int = 1, reset: bool = False) -> dict[str, int]
     from include.common.db import connect
     from include.demo.seed import seed_all
 
-    with connect(app_db_url) as conn:
-        if reset:
-            conn.execute(f"TRUNCATE {', '.join(_domain_tables(conn))} RESTART IDENTITY CASCADE")
-            log("app database emptied (RESET=1)")
-        counts = seed_all(conn, scale=scale)
+    # The ads seeder encrypts its demo tokens with this install's key (include/ must not read
+    # .state/ through tools): handed over in the environment for the seed step only.
+    previous = os.environ.get("JOBYARD_ADS_TOKEN_KEY")
+    os.environ["JOBYARD_ADS_TOKEN_KEY"] = install_secrets()["ads_token_key"]
+    try:
+        with connect(app_db_url) as conn:
+            if reset:
+                conn.execute(f"TRUNCATE {', '.join(_domain_tables(conn))} RESTART IDENTITY CASCADE")
+                log("app database emptied (RESET=1)")
+            counts = seed_all(conn, scale=scale)
+    finally:
+        if previous is None:
+            os.environ.pop("JOBYARD_ADS_TOKEN_KEY", None)
+        else:
+            os.environ["JOBYARD_ADS_TOKEN_KEY"] = previous
     log(f"demo data loaded (scale {scale}): {counts}")
     return counts
 

@@ -10,3 +10,6 @@ VIDEOS_STATS = Asset("videos_stats")
 
 # music.tracks gained new tracks (by music_process_chart_syncs); music_fetch_track_metadata follows.
 MUSIC_TRACKS = Asset("music_tracks")
+
+# ads.campaign_daily_stats was refreshed (by ads_fetch_ad_data); the event's extra names the days and counts.
+ADS_STATS = Asset("ads_stats")

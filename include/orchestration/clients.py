@@ -144,6 +144,139 @@ class AcrCloudSettings:
         return cls(login.strip(), password, _integer(extra, "sample_seconds", 12, 10, 15))
 
 
+@dataclass(frozen=True)
+class MetaSettings:
+    """`meta_ads_api`: host = the Graph API (`https://graph.facebook.com`), login = app id,
+    password = app secret (debug_token's app token and the fb_exchange_token exchange; never
+    a header: each account's own token authorizes its calls); extra `api_version` (`v25.0`),
+    `conversion_action_type` (the `actions` entry counted as conversions, default
+    `offsite_conversion.fb_pixel_purchase`), `page_size` (1..500, default 100)."""
+
+    signs_requests: ClassVar[bool] = True  # the password is an app secret, no auth header
+
+    app_id: str
+    app_secret: str = field(repr=False)
+    api_version: str = "v25.0"
+    conversion_action_type: str = "offsite_conversion.fb_pixel_purchase"
+    page_size: int = 100
+
+    @classmethod
+    def from_connection(cls, extra: Mapping[str, Any], login: str | None, password: str | None) -> MetaSettings:
+        if not (login or "").strip().isdigit():
+            raise ValueError(f"login (the Meta app id, digits) is required, got {login!r}")
+        if not password:
+            raise ValueError("password (the Meta app secret) is required")
+        version = extra.get("api_version", "v25.0")
+        if not isinstance(version, str) or not re.fullmatch(r"v\d{2}\.0", version):
+            raise ValueError(f"extra.api_version must look like v25.0, got {version!r}")
+        action = extra.get("conversion_action_type", "offsite_conversion.fb_pixel_purchase")
+        if not isinstance(action, str) or not action.strip():
+            raise ValueError(f"extra.conversion_action_type must be an action type, got {action!r}")
+        return cls(login.strip(), password, version, action.strip(), _integer(extra, "page_size", 100, 1, 500))
+
+
+@dataclass(frozen=True)
+class TikTokSettings:
+    """`tiktok_ads_api`: host = the Business API (`https://business-api.tiktok.com`), login =
+    app id, password = app secret (each advertiser's own token authorizes its calls); extra
+    `api_version` (`v1.3`), `page_size` (1..1000, default 1000)."""
+
+    signs_requests: ClassVar[bool] = True  # the password is an app secret, no auth header
+
+    app_id: str
+    app_secret: str = field(repr=False)
+    api_version: str = "v1.3"
+    page_size: int = 1000
+
+    @classmethod
+    def from_connection(cls, extra: Mapping[str, Any], login: str | None, password: str | None) -> TikTokSettings:
+        if not (login or "").strip():
+            raise ValueError("login (the TikTok app id) is required")
+        if not password:
+            raise ValueError("password (the TikTok app secret) is required")
+        version = extra.get("api_version", "v1.3")
+        if not isinstance(version, str) or not re.fullmatch(r"v\d+\.\d+", version):
+            raise ValueError(f"extra.api_version must look like v1.3, got {version!r}")
+        return cls(login.strip(), password, version, _integer(extra, "page_size", 1000, 1, 1000))
+
+
+@dataclass(frozen=True)
+class GoogleAdsSettings:
+    """`google_ads_api`: host = the Google Ads API (`https://googleads.googleapis.com`), login =
+    OAuth client id, password = OAuth client secret; extra `developer_token` (required),
+    `login_customer_id` (the manager account, 10 digits, optional), `token_uri` (default
+    `https://oauth2.googleapis.com/token`), `api_version` (`v21`)."""
+
+    signs_requests: ClassVar[bool] = True  # the password is the OAuth client secret, no auth header
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    developer_token: str = field(repr=False)
+    login_customer_id: str | None = None
+    token_uri: str = "https://oauth2.googleapis.com/token"
+    api_version: str = "v21"
+
+    @classmethod
+    def from_connection(cls, extra: Mapping[str, Any], login: str | None,
+                        password: str | None) -> GoogleAdsSettings:
+        if not (login or "").strip():
+            raise ValueError("login (the OAuth client id) is required")
+        if not password:
+            raise ValueError("password (the OAuth client secret) is required")
+        developer_token = _required_text(extra, "developer_token", "the Google Ads developer token")
+        manager = extra.get("login_customer_id")
+        if manager is not None:
+            manager = str(manager).replace("-", "").strip()
+            if not re.fullmatch(r"\d{10}", manager):
+                raise ValueError(f"extra.login_customer_id must be 10 digits, got {extra.get('login_customer_id')!r}")
+        token_uri = extra.get("token_uri", "https://oauth2.googleapis.com/token")
+        if not isinstance(token_uri, str) or not re.fullmatch(r"https?://\S+", token_uri):
+            raise ValueError(f"extra.token_uri must be an http(s) URL, got {token_uri!r}")
+        version = extra.get("api_version", "v21")
+        if not isinstance(version, str) or not re.fullmatch(r"v\d{2}", version):
+            raise ValueError(f"extra.api_version must look like v21, got {version!r}")
+        return cls(login.strip(), password, developer_token, manager, token_uri, version)
+
+
+ADS_TOKEN_KEY_CONN_ID = "ads_token_key"
+ADS_API_CONN_IDS = {"meta": "meta_ads_api", "tiktok": "tiktok_ads_api", "google": "google_ads_api"}
+
+
+def ads_client(platform: str, **kwargs: Any) -> Any:
+    """The ads platform's client (`MetaClient`, `TikTokClient`, `GoogleAdsClient`) on its
+    connection (`meta_ads_api`, `tiktok_ads_api`, `google_ads_api`) and settings."""
+    from include.ads.google_ads_client import GoogleAdsClient
+    from include.ads.meta_client import MetaClient
+    from include.ads.tiktok_client import TikTokClient
+
+    kinds = {"meta": (MetaSettings, MetaClient), "tiktok": (TikTokSettings, TikTokClient),
+             "google": (GoogleAdsSettings, GoogleAdsClient)}
+    if platform not in kinds:
+        raise ValueError(f"unknown ads platform {platform!r}; one of {sorted(kinds)}")
+    settings_class, client_class = kinds[platform]
+    api_client_, settings = api(ADS_API_CONN_IDS[platform], settings_class, **kwargs)
+    return client_class.from_settings(api_client_, settings)
+
+
+def token_cipher(conn_id: str = ADS_TOKEN_KEY_CONN_ID):
+    """The TokenCipher of the ads accounts' stored tokens: the connection's password is the
+    Fernet key, or several comma-separated (newest first) while keys rotate."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from include.common.crypto import TokenCipher
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConnectionConfigError(f"connection {conn_id!r} is not defined (password: the Fernet key of "
+                                    "the stored ad account tokens)") from None
+    try:
+        return TokenCipher(conn.password or "")
+    except ValueError as exc:
+        raise ConnectionConfigError(f"connection {conn_id!r}: password: {exc}") from None
+
+
 S = TypeVar("S")
 
 
