@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from include.demo import ads_seed, music_seed, platform_seed, social_seed, videos_seed
+from include.demo import ads_seed, fitness_seed, music_seed, platform_seed, social_seed, videos_seed
 
 Seeder = Callable[[psycopg.Connection, int], dict[str, int]]
 
@@ -21,6 +21,7 @@ SEEDERS: dict[str, Seeder] = {
     "videos": videos_seed.seed,
     "music": music_seed.seed,
     "ads": ads_seed.seed,
+    "fitness": fitness_seed.seed,
 }
 
 
