@@ -156,3 +156,14 @@ def test_the_soft_limit_stops_between_accounts_and_names_the_ones_left(conn, cip
         fetch_platform(conn, "meta", clients(session_env, [])["meta"], cipher, START, END, now=datetime.now(UTC),
                        budget=budget)
     assert stored(conn, first)
+
+
+def test_failure_classes_through_the_error_policy():
+    from airflow.sdk.definitions.retry_policy import RetryAction
+
+    from include.orchestration.errors import ERROR_POLICY
+
+    receipt = {"platform": "meta", "failed": {"meta:act_1": "TokenRevoked: ..."}}
+    assert ERROR_POLICY.evaluate(AccountsFailed(receipt), 1, 4).action == RetryAction.FAIL
+    assert ERROR_POLICY.evaluate(AccountsInterrupted(receipt), 1, 4).action == RetryAction.RETRY
+    assert ERROR_POLICY.evaluate(SoftTimeLimitExceeded(1, 3, {}), 1, 4).action == RetryAction.RETRY
