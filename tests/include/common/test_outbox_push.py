@@ -108,3 +108,23 @@ def test_bad_push_data_is_refused_at_enqueue(clean):
                          "data": ["not", "a", "map"]})
     with psycopg.connect(clean) as conn, pytest.raises(ValueError, match="'data' must be a dict"):
         enqueue(conn, [bad])
+
+
+def test_a_refusal_handler_gets_the_dead_tokens_and_its_rows_raise_no_alert(clean, sink):
+    handle, control = sink
+    enqueue_all(clean, [push("push:ok", "device-1"), push("push:gone", "invalid-device-2"),
+                        push("push:other", "invalid-device-3")])
+    seen = []
+
+    def handler(dsn, refused):
+        seen.extend(refused)
+        return {"handled_ids": [d["id"] for d in refused if d["recipient"] == "invalid-device-2"], "deactivated": 1}
+
+    receipt = deliver_notifications(clean, smtp_sender(handle.smtp_port), fcm(handle), [OWNER],
+                                    on_permanent_refusal=handler)
+    assert sorted((d["recipient"], d["error_code"], d["channel"], d["domain"], d["permanent"]) for d in seen) == [
+        ("invalid-device-2", "UNREGISTERED", "push", "platform", True),
+        ("invalid-device-3", "UNREGISTERED", "push", "platform", True)]
+    assert receipt["dead"] == 2 and receipt["refusals"] == {"deactivated": 1, "handled": 1}
+    [mail] = control.emails(to=OWNER)  # about the unhandled one only
+    assert "push:other" in mail["text"] and "push:gone" not in mail["text"]
