@@ -13,7 +13,10 @@ LOCK_KEY = "fitness_leaderboards"
 # The merge shared by every board: `scores` (user_id, score) is the board's truth. Ranks are
 # dense positions 1..n by score, ties by the lower user id (row_number: no two users share a
 # rank, so a rerun ranks the same). The DELETE and the upsert touch disjoint users, so they
-# can share the statement's snapshot.
+# can share the statement's snapshot. The DELETE asks `{on_board}` (index probes into the
+# source tables for the entry's user), not the `ranked` CTE: an anti-join against a CTE scan
+# has no statistics, and with the entries' row estimate stale the planner picked a nested
+# loop over it (n x n: 49 s for 20k entries; hours for 1M).
 _MERGE = """
     ranked AS (
         SELECT user_id, score::numeric(12, 2) AS score,
@@ -31,7 +34,7 @@ _MERGE = """
     deleted AS (
         DELETE FROM fitness.leaderboard_entries e
          WHERE e.board = %(board)s AND e.period = %(period)s
-           AND NOT EXISTS (SELECT 1 FROM ranked r WHERE r.user_id = e.user_id)
+           AND NOT ({on_board})
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM ranked),
@@ -46,8 +49,11 @@ def lock(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOCK_KEY,))
 
 
-def _merge(conn: psycopg.Connection, scores_sql: str, params: dict) -> dict[str, int]:
-    row = conn.execute(f"WITH scores AS ({scores_sql}), {_MERGE}", params).fetchone()  # noqa: S608 - fixed SQL
+def _merge(conn: psycopg.Connection, scores_sql: str, on_board_sql: str, params: dict) -> dict[str, int]:
+    """Merge the board `scores_sql` computes; `on_board_sql` is true for an entry `e` whose
+    user is still on the board (the same rule as `scores_sql`, as a per-user probe)."""
+    sql = f"WITH scores AS ({scores_sql}), " + _MERGE.format(on_board=on_board_sql)  # noqa: S608 - fixed SQL
+    row = conn.execute(sql, params).fetchone()
     return {"entries": int(row[0]), "inserted": int(row[1]), "updated": int(row[2]), "deleted": int(row[3])}
 
 
@@ -63,7 +69,12 @@ def refresh_global_board(conn: psycopg.Connection, period: str, start: datetime 
          WHERE w.started_at < %(end)s {since}
          GROUP BY w.user_id
     """  # noqa: S608 - the only interpolation is the constant predicate above
-    return _merge(conn, scores, {"board": "global", "period": period, "start": start, "end": end, "at": at})
+    on_board = f"""
+        EXISTS (SELECT 1 FROM fitness.users u WHERE u.id = e.user_id AND u.is_active)
+        AND EXISTS (SELECT 1 FROM fitness.workouts w WHERE w.user_id = e.user_id AND w.started_at < %(end)s {since})
+    """  # noqa: S608 - as above; a workout has duration_minutes > 0, so having one is being on the board
+    return _merge(conn, scores, on_board,
+                  {"board": "global", "period": period, "start": start, "end": end, "at": at})
 
 
 def active_challenges(conn: psycopg.Connection, day: date) -> list[tuple[int, date, date]]:
@@ -89,7 +100,12 @@ def refresh_challenge_board(conn: psycopg.Connection, challenge_id: int, period:
     """
     params = {"board": f"challenge:{challenge_id}", "period": period, "challenge": challenge_id,
               "start": start, "end": end, "at": at}
-    counts = _merge(conn, scores, params)
+    on_board = """
+        EXISTS (SELECT 1 FROM fitness.users u WHERE u.id = e.user_id AND u.is_active)
+        AND EXISTS (SELECT 1 FROM fitness.challenge_participants p
+                     WHERE p.challenge_id = %(challenge)s AND p.user_id = e.user_id)
+    """
+    counts = _merge(conn, scores, on_board, params)
     counts["participant_scores_updated"] = conn.execute(
         """
         WITH totals AS (
