@@ -6,13 +6,16 @@ Every 5 minutes: the sweeper of the notification outbox. Sends every due message
 messages left pending because SMTP or FCM was down when their job ran, retries whose
 backoff is over, and messages whose deliverer died mid-send (lease expired). A message that
 fails `max_attempts` (5) times, or that the receiver refuses for good (FCM `UNREGISTERED`),
-goes dead, and the platform owners get one `outbox_dead` email about it.
+goes dead, and the platform owners get one `outbox_dead` email about it, except refusals the
+message's domain handles (a fitness push to an unregistered token deactivates that device:
+include/orchestration/notify.py `REFUSAL_HANDLERS`).
 
 - **Owner:** platform
 - **Reads:** `platform.outbox`; connections `platform_db`, `smtp_default`, `fcm_api`
   (optional: without it pushes wait and say why); variable `platform_alert_emails`
 - **Writes:** `platform.outbox` (status, attempts, errors; the dead-message alert);
-  emails and pushes to their recipients
+  emails and pushes to their recipients; the domains' refusal handlers' tables
+  (`fitness.devices`: `is_active`, `deactivated_reason` of unregistered tokens)
 - **Triage:** safe to clear and re-run at any time: a message marked sent is never sent
   again; a crash between a send and its record can repeat at most that one message
   (see include/common/outbox.py). A run that hits its soft time limit (3 min) fails saying
