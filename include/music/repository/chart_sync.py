@@ -45,27 +45,45 @@ def start_execution(conn: psycopg.Connection, execution_id: int) -> None:
                  " finished_at = NULL, error = NULL WHERE id = %s", (execution_id,))
 
 
-def store_period(conn: psycopg.Connection, chart_id: int, ranking_date: datetime,
-                 rows: Iterable[tuple]) -> tuple[int, int]:
-    """Upsert one chart's ranking at `ranking_date`: `rows` are (position, uuid, title, artist,
-    metric, position_evolution, entry_state, time_on_chart). New tracks are created from the
-    ranking's song fields (metadata comes later). Returns (rankings written, tracks created).
-    COPY into a temporary stage, then two set-based statements."""
+# The song uuid is staged as text: callers hold it as a string, and one cast per batch in SQL
+# is cheaper than building a UUID object per row in Python.
+_STAGE_TYPES = ("timestamptz", "int4", "text", "text", "text", "int8", "int4", "text", "int4")
+
+
+def store_periods(conn: psycopg.Connection, chart_id: int, periods: Iterable[tuple[datetime, Iterable[tuple]]]
+                  ) -> tuple[int, int]:
+    """Upsert one chart's rankings of several dates in the caller's transaction: `periods` are
+    (ranking_date, rows) with rows (position, uuid, title, artist, metric, position_evolution,
+    entry_state, time_on_chart). New tracks are created from the ranking's song fields (their
+    metadata comes later). Returns (rankings written, tracks created).
+
+    One COPY into a temporary stage (emptied first, so two calls in one transaction never
+    see each other's rows), one INSERT of the new tracks, one upsert of the rankings that
+    rewrites only rows that changed: the cost is per call more than per row (~20 ms here), so
+    callers pass as many periods per call as they have at hand."""
     conn.execute("""CREATE TEMP TABLE IF NOT EXISTS music_ranking_stage (
-                        position int, uuid uuid, title text, artist text, metric bigint,
-                        position_evolution int, entry_state text, time_on_chart int) ON COMMIT DELETE ROWS""")
-    with conn.cursor().copy("COPY music_ranking_stage FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+                        ranking_date timestamptz, position int, uuid text, title text, artist text, metric bigint,
+                        position_evolution int, entry_state text, time_on_chart int)""")
+    conn.execute("TRUNCATE music_ranking_stage")
+    # The transaction does not wait for its WAL flush: after a server crash the last periods
+    # (rows and resume point alike: one transaction) are simply fetched again, and upserted.
+    conn.execute("SET LOCAL synchronous_commit = off")
+    with conn.cursor().copy("COPY music_ranking_stage FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_STAGE_TYPES)
+        for at, rows in periods:
+            for row in rows:
+                copy.write_row((at, *row))
     created = conn.execute("""
         INSERT INTO music.tracks (uuid, title, artist)
-        SELECT DISTINCT ON (uuid) uuid, title, artist FROM music_ranking_stage ORDER BY uuid, position
+        SELECT DISTINCT ON (uuid) uuid::uuid, title, artist
+          FROM music_ranking_stage ORDER BY uuid, ranking_date, position
         ON CONFLICT (uuid) DO NOTHING""").rowcount
     written = conn.execute("""
         INSERT INTO music.chart_rankings (chart_id, ranking_date, position, track_id, metric,
                                           position_evolution, entry_state, time_on_chart)
-        SELECT %(chart)s, %(at)s, s.position, t.id, s.metric, s.position_evolution, s.entry_state, s.time_on_chart
-          FROM music_ranking_stage s JOIN music.tracks t ON t.uuid = s.uuid
+        SELECT %(chart)s, s.ranking_date, s.position, t.id, s.metric, s.position_evolution, s.entry_state,
+               s.time_on_chart
+          FROM music_ranking_stage s JOIN music.tracks t ON t.uuid = s.uuid::uuid
         ON CONFLICT (chart_id, ranking_date, position) DO UPDATE
            SET track_id = EXCLUDED.track_id, metric = EXCLUDED.metric,
                position_evolution = EXCLUDED.position_evolution, entry_state = EXCLUDED.entry_state,
@@ -73,22 +91,22 @@ def store_period(conn: psycopg.Connection, chart_id: int, ranking_date: datetime
          WHERE (music.chart_rankings.track_id, music.chart_rankings.metric, music.chart_rankings.position_evolution,
                 music.chart_rankings.entry_state, music.chart_rankings.time_on_chart)
                IS DISTINCT FROM (EXCLUDED.track_id, EXCLUDED.metric, EXCLUDED.position_evolution,
-                                 EXCLUDED.entry_state, EXCLUDED.time_on_chart)""",
-                           {"chart": chart_id, "at": ranking_date}).rowcount
+                                 EXCLUDED.entry_state, EXCLUDED.time_on_chart)""", {"chart": chart_id}).rowcount
     return written, created
 
 
 def record_progress(conn: psycopg.Connection, schedule_id: int, execution_id: int, ranking_date: datetime,
-                    periods_left: int, rankings: int, tracks: int, malformed: int) -> None:
-    """The resume point and the counts, in the period's own transaction."""
+                    periods: int, periods_left: int, rankings: int, tracks: int, malformed: int) -> None:
+    """The resume point (the newest stored date) and the counts of `periods` stored periods,
+    in the transaction that stored them."""
     conn.execute("""UPDATE music.chart_sync_schedules
                        SET last_ranking_date = greatest(last_ranking_date, %s), periods_left = %s, updated_at = now()
                      WHERE id = %s""", (ranking_date, periods_left, schedule_id))
     conn.execute("""UPDATE music.chart_sync_executions
-                       SET periods_synced = periods_synced + 1, periods_left = %s,
+                       SET periods_synced = periods_synced + %s, periods_left = %s,
                            rankings_created = rankings_created + %s, tracks_created = tracks_created + %s,
                            malformed = malformed + %s
-                     WHERE id = %s""", (periods_left, rankings, tracks, malformed, execution_id))
+                     WHERE id = %s""", (periods, periods_left, rankings, tracks, malformed, execution_id))
 
 
 def finish(conn: psycopg.Connection, schedule_id: int, execution_id: int, run_id: str, status: str, *,

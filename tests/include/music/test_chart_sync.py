@@ -132,7 +132,7 @@ def test_the_soft_limit_ends_a_partial_sync_that_the_next_run_continues(conn):
     add_chart(conn, "far-behind")
     [claim] = chart_sync.claim_due_schedules(conn, NOW, "run-1")
     api = FakeSoundcharts(weeks=12)
-    receipt = chart_sync.sync_chart(conn, api, claim, now=NOW, run_id="run-1",
+    receipt = chart_sync.sync_chart(conn, api, claim, now=NOW, run_id="run-1", flush_periods=1,
                                     budget=ScriptedBudget([True, True, True]))
     assert (receipt["status"], receipt["periods_synced"], receipt["periods_left"]) == ("partial", 3, 9)
     state = schedule(conn, "far-behind")
@@ -142,7 +142,7 @@ def test_the_soft_limit_ends_a_partial_sync_that_the_next_run_continues(conn):
 
     [claim] = chart_sync.claim_due_schedules(conn, NOW, "run-2")
     api.fetched.clear()
-    rest = chart_sync.sync_chart(conn, api, claim, now=NOW, run_id="run-2")
+    rest = chart_sync.sync_chart(conn, api, claim, now=NOW, run_id="run-2")  # fast API: one commit of 9
     assert (rest["status"], rest["periods_synced"]) == ("completed", 9)
     assert [at for _, at in api.fetched] == api.dates[3:]  # continued where it stopped
     counted = conn.execute("SELECT count(*) FROM music.chart_rankings").fetchone()[0]
