@@ -18,8 +18,9 @@ gets ONE email per failure episode (`ads.token_alerts`; outbox key
 `ads-token:<account_id>:<episode>`): a new episode only after a check passed again. Tokens
 are Fernet-encrypted at rest (connection `ads_token_key`). A check that cannot reach a
 verdict (platform down, throttled past the retries) notes `last_error` and fails its task
-at the end (transient: retried). Result per platform `{accounts, checked, valid, extended,
-refreshed, recovered, needs_reauth, alerts_queued, errors}`.
+at the end (transient: retried); `check_accounts` then fails the run naming them, while the
+alerts queued by the other platforms are still delivered. Result per platform `{accounts,
+checked, valid, extended, refreshed, recovered, needs_reauth, alerts_queued, errors}`.
 
 - **Owner:** ads
 - **Reads:** `ads.ad_accounts`, `ads.ad_account_tokens`, `ads.users`; connections
@@ -72,7 +73,28 @@ def ads_check_token_expiry():
                 get_current_context()["ti"].xcom_push(key="return_value", value=failed.result)
                 raise
 
+    @task(trigger_rule="all_done")
+    def check_accounts() -> dict:
+        """Fails the run naming the accounts (and platforms) whose check had no verdict; the
+        delivery beside it is a leaf too, so a failed check cannot hide behind a sent alert."""
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException
+
+        ti = get_current_context()["ti"]
+        found = {p: ti.xcom_pull(task_ids=f"check_{p}_tokens") for p in PLATFORMS}
+        errors = {label: error for r in found.values() if r for label, error in r.get("errors", {}).items()}
+        left = [label for r in found.values() if r for label in r.get("accounts_left", [])]
+        missing = [p for p, r in found.items() if r is None]
+        if errors or left or missing:
+            parts = [f"token checks without a verdict: {', '.join(sorted(errors))}" if errors else "",
+                     f"left by the soft time limit: {', '.join(left)}" if left else "",
+                     f"platform tasks without a result (see their logs): {', '.join(missing)}" if missing else ""]
+            raise AirflowFailException("; ".join(p for p in parts if p) + (f"; errors: {errors}" if errors else ""))
+        return {p: {k: r[k] for k in ("accounts", "valid", "extended", "refreshed", "needs_reauth")}
+                for p, r in found.items()}
+
     checks = [check_tokens.override(task_id=f"check_{platform}_tokens")(platform) for platform in PLATFORMS]
+    checks >> check_accounts()
     delivery = deliver_notifications(upstream=checks)
     # The alerts queued by the platforms that ran go out even when another platform's check failed.
     delivery.operator.trigger_rule = "all_done"

@@ -58,3 +58,22 @@ def test_tokens_checked_one_email_per_broken_account_and_a_silent_rerun(repo_dag
     assert again.state == "success"
     assert task_result(again, "check_meta_tokens")["alerts_queued"] == 0
     assert len(sandbox.emails(subject_contains="Reconnect")) == 3
+
+
+def test_a_platform_outage_fails_its_task_and_the_other_alerts_still_go_out(repo_dags, app_db, sandbox, ads,
+                                                                            monkeypatch, session_env):
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_TIKTOK_ADS_API", json.dumps({
+        "conn_type": "http", "host": f"http://127.0.0.1:{session_env['http_port']}", "login": "app",
+        "password": "secret", "extra": {"max_attempts": 1}}))
+    sandbox.set_faults("tiktok_ads", status_5xx=5)
+    add(app_db, "tiktok", ads["tiktok"], "act.e2e")
+    add(app_db, "meta", "act_5", "revoked-e2e", email="meta-revoked@ads.test")
+    run = run_dag(repo_dags["ads_check_token_expiry"], T0)
+    states = task_states(run)
+    assert run.state == "failed" and states["check_tiktok_tokens"] == "failed"
+    assert states["check_meta_tokens"] == "success" and states["deliver_notifications"] == "success"
+    assert [e["rcpt_tos"] for e in sandbox.wait_for_emails(1, subject_contains="Reconnect")] == \
+        [["meta-revoked@ads.test"]]
+    assert statuses(app_db)[ads["tiktok"]] == "active"  # an outage is no verdict: not marked
