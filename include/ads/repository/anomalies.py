@@ -23,43 +23,65 @@ def account_id_bounds(conn: psycopg.Connection, first: date, last: date) -> tupl
 
 # Daily values per campaign: CPA only where there were conversions, ROAS only where the
 # platform reported revenue and something was spent (NULL revenue is "no value", not 0).
-# Each observed campaign-day (spend >= min_spend) is joined once to its baseline days
-# [day - N, day - 1] and both metrics' baseline values are collected in that one pass; the
-# median and MAD are then percentile_cont over those few values.
+# One pass of plain aggregates over every evaluated campaign-day's baseline days [day - N,
+# day - 1] (history, mean spend, the minimum CPA and maximum ROAS); then the exact pruning
+# below leaves the few campaign-days that could reach the threshold, and only those get their
+# median and MAD (`percentile_cont`) from their campaign's baseline rows, read by primary key.
 _DETECT = """
-    WITH daily AS (
-        SELECT s.account_id, s.campaign_id, s.day, s.spend::float8 AS spend,
-               CASE WHEN s.conversions > 0 THEN (s.spend / s.conversions)::float8 END AS cpa,
-               CASE WHEN s.spend > 0 AND s.revenue IS NOT NULL THEN (s.revenue / s.spend)::float8 END AS roas
+    WITH observed AS (  -- the evaluated campaign-days that spent at least min_spend
+        SELECT s.account_id, s.campaign_id, s.day,
+               s.spend::float8 / nullif(s.conversions::float8, 0) AS cpa,
+               s.revenue::float8 / nullif(s.spend::float8, 0) AS roas
           FROM ads.campaign_daily_stats s
          WHERE s.account_id >= %(lo)s AND s.account_id < %(hi)s
-           AND s.day >= %(first)s::date - %(baseline_days)s AND s.day <= %(last)s
+           AND s.day >= %(first)s AND s.day <= %(last)s AND s.spend >= %(min_spend)s
     ),
-    observed AS (
-        SELECT * FROM daily WHERE day >= %(first)s AND spend >= %(min_spend)s
-    ),
-    baselines AS (
-        SELECT o.account_id, o.campaign_id, o.day, o.cpa, o.roas,
-               avg(b.spend) AS baseline_spend,
-               array_agg(b.cpa) FILTER (WHERE b.cpa IS NOT NULL) AS cpa_values,
-               array_agg(b.roas) FILTER (WHERE b.roas IS NOT NULL) AS roas_values
+    baselines AS (  -- per observed campaign-day, plain aggregates of its baseline days, read by
+                    -- primary key (one index range of N rows each; NUMERIC is cheaper here than
+                    -- float8 conversions of every row)
+        SELECT o.*, b.*
           FROM observed o
-          JOIN daily b ON b.account_id = o.account_id AND b.campaign_id = o.campaign_id
-                      AND b.day >= o.day - %(baseline_days)s AND b.day < o.day
-         GROUP BY o.account_id, o.campaign_id, o.day, o.cpa, o.roas
+         CROSS JOIN LATERAL (
+             SELECT avg(s.spend) AS baseline_spend,
+                    count(*) FILTER (WHERE s.conversions > 0) AS cpa_days,
+                    min(s.spend / nullif(s.conversions, 0))::float8 AS cpa_min,
+                    count(s.revenue) FILTER (WHERE s.spend > 0) AS roas_days,
+                    max(s.revenue / nullif(s.spend, 0))::float8 AS roas_max
+               FROM ads.campaign_daily_stats s
+              WHERE s.account_id = o.account_id AND s.campaign_id = o.campaign_id
+                AND s.day >= o.day - %(baseline_days)s AND s.day < o.day
+         ) b
     ),
-    candidates AS (  -- one row per campaign-day and metric with enough spend and history
-        SELECT b.account_id, b.campaign_id, b.day, m.metric, m.x, m.vals
+    candidates AS (  -- one row per campaign-day and metric with enough spend and history: scored
+        SELECT b.account_id, b.campaign_id, b.day, m.metric, m.x, m.bound
           FROM baselines b
-         CROSS JOIN LATERAL (VALUES ('cpa', b.cpa, b.cpa_values), ('roas', b.roas, b.roas_values)) AS m(metric, x, vals)
-         WHERE b.baseline_spend >= %(min_spend)s AND m.x IS NOT NULL
-           AND cardinality(m.vals) >= %(min_history)s
+         CROSS JOIN LATERAL (VALUES ('cpa', b.cpa, b.cpa_min, b.cpa_days),
+                                    ('roas', b.roas, b.roas_max, b.roas_days)) AS m(metric, x, bound, days)
+         WHERE b.baseline_spend >= %(min_spend)s AND m.x IS NOT NULL AND m.days >= %(min_history)s
+    ),
+    -- Exact pruning before any median: the MAD is floored at mad_floor x median, so an alert
+    -- needs |x - median| >= reach x median (reach = threshold x 1.4826 x mad_floor). A CPA
+    -- spike then has x >= (1 + reach) x median >= (1 + reach) x the baseline's minimum, a ROAS
+    -- drop x <= (1 - reach) x median <= (1 - reach) x its maximum. Only the few campaign-days
+    -- that pass (a tiny slack against rounding) get their median and MAD computed.
+    suspects AS (
+        SELECT c.*,
+               (SELECT array_agg(v.v) FROM ads.campaign_daily_stats t  -- by its primary key: one campaign
+                 CROSS JOIN LATERAL (SELECT CASE c.metric
+                     WHEN 'cpa' THEN t.spend::float8 / nullif(t.conversions::float8, 0)
+                     ELSE t.revenue::float8 / nullif(t.spend::float8, 0) END AS v) v
+                 WHERE t.account_id = c.account_id AND t.campaign_id = c.campaign_id
+                   AND t.day >= c.day - %(baseline_days)s AND t.day < c.day AND v.v IS NOT NULL) AS vals
+          FROM candidates c
+         WHERE CASE c.metric
+                   WHEN 'cpa' THEN c.x >= (1 + %(reach)s) * c.bound * (1 - 1e-9)
+                   ELSE c.x <= (1 - %(reach)s) * c.bound * (1 + 1e-9) END
     ),
     medians AS (
-        SELECT c.*, med.median
-          FROM candidates c
+        SELECT s.*, med.median
+          FROM suspects s
          CROSS JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median
-                               FROM unnest(c.vals) AS v) med
+                               FROM unnest(s.vals) AS v) med
     ),
     scored AS (
         SELECT m.account_id, m.campaign_id, m.day, m.metric, m.x, m.median,
@@ -82,7 +104,7 @@ _DETECT = """
         RETURNING id, account_id, campaign_id, metric, period_start, observed, baseline, deviation
     )
     SELECT (SELECT count(*) FROM observed) AS observed_days,
-           (SELECT count(*) FROM scored) AS scored,
+           (SELECT count(*) FROM candidates) AS scored,
            (SELECT count(*) FROM flagged) AS flagged,
            coalesce((
                SELECT json_agg(json_build_object(
@@ -114,5 +136,6 @@ def detect_range(conn: psycopg.Connection, lo: int, hi: int, *, first: date, las
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_DETECT, {"lo": lo, "hi": hi, "first": first, "last": last, "baseline_days": baseline_days,
                               "min_history": min_history, "min_spend": min_spend, "threshold": threshold,
-                              "mad_floor": mad_floor, "mad_scale": MAD_SCALE})
+                              "mad_floor": mad_floor, "mad_scale": MAD_SCALE,
+                              "reach": threshold * MAD_SCALE * mad_floor})
         return cur.fetchone()
