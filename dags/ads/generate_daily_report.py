@@ -8,7 +8,7 @@ are never added up), the spend, CPA (spend / conversions) and ROAS (revenue / sp
 campaigns that report revenue), each with its change vs the 7 days before (daily mean spend;
 CPA and ROAS of those 7 days' totals), and a 30-day chart of spend per currency (an inline
 PNG, its numbers in the text part too). Users without accounts or without spend that day get
-none. One statement per range of `ads_report_batch_size` (default 1000) user ids computes the
+none. One statement per range of `ads_report_batch_size` (default 200) user ids computes the
 figures (exact NUMERIC); the emails are queued in the outbox with dedupe key
 `ads-report:<user_id>:<day>`, then delivered. Result `{day, recipients, accounts, queued,
 skipped_already_sent, batches}`.
@@ -42,7 +42,7 @@ def ads_generate_daily_report():
         from include.orchestration.schedules import local_days
 
         day = local_days("ads").first  # the 09:00 run's interval starts yesterday at 09:00
-        batch_size = variables.get_int("ads_report_batch_size", 1000, minimum=1, maximum=100_000)
+        batch_size = variables.get_int("ads_report_batch_size", 200, minimum=1, maximum=10_000)
         with soft_limit() as budget, connect(connections.outbox_db("ads")) as conn:
             return queue_daily_reports(conn, day, batch_size=batch_size, budget=budget)
 

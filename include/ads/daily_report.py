@@ -120,7 +120,7 @@ def user_email(rows: list[dict], day: date) -> OutboxMessage:
                          images=tuple(images))
 
 
-def queue_daily_reports(conn: psycopg.Connection, day: date, *, batch_size: int = 1000,
+def queue_daily_reports(conn: psycopg.Connection, day: date, *, batch_size: int = 200,
                         budget: TimeBudget | None = None) -> dict:
     """Queue the reports of `day`, committing after each batch of `batch_size` user ids.
 
