@@ -96,21 +96,24 @@ def generate(conn: psycopg.Connection, *, users: int, workouts: int, today: date
         "SELECT n, name, category FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS e(name, category, n)",
         ([e[0] for e in EXERCISES], [e[1] for e in EXERCISES])).rowcount
     conn.execute("SELECT setval(pg_get_serial_sequence('fitness.exercises', 'id'), %s)", (len(EXERCISES),))
-    # Skewed users (low ids most); every 10th user only more than 7 days ago; a day in the
-    # last DAYS, a start between 06:00 and 21:59, 10-90 minutes, 5-12 kcal a minute.
+    # Skewed users (low ids most); days in id order, oldest first (a workouts table grows in
+    # time order, and the jobs' time-range scans read it so); every 10th user's workouts of
+    # the last 7 days moved a week back (they stopped); a start between 06:00 and 21:59,
+    # 10-90 minutes, 5-12 kcal a minute.
     rows["workouts"] = conn.execute(
         f"""
         INSERT INTO fitness.workouts (id, user_id, workout_type, started_at, duration_minutes, calories)
         OVERRIDING SYSTEM VALUE
         SELECT g, w.user_id, (%(types)s::text[])[1 + floor({u('g', 4)} * %(n_types)s)::int],
                %(midnight)s::timestamptz
-                 - interval '1 day' * (CASE WHEN w.user_id %% 10 = 0 THEN 8 + floor({u('g', 5)} * (%(days)s - 7))
-                                            ELSE 1 + floor({u('g', 5)} * %(days)s) END)
+                 - interval '1 day' * (CASE WHEN w.user_id %% 10 = 0 AND w.days_ago < 8 THEN w.days_ago + 7
+                                            ELSE w.days_ago END)
                  + interval '1 minute' * (360 + floor({u('g', 6)} * 960)),
                w.minutes, w.minutes * (5 + floor({u('g', 7)} * 8))::int
           FROM generate_series(1, %(workouts)s) g
          CROSS JOIN LATERAL (SELECT least(%(users)s, 1 + floor(%(users)s * power({u('g', 3)}, 1.7)))::bigint
                                         AS user_id,
+                                    %(days)s - ((g - 1) * %(days)s / %(workouts)s)::int AS days_ago,
                                     (10 + floor({u('g', 8)} * 81))::int AS minutes) w
         """,  # noqa: S608 - the only interpolation is the hash expressions
         {"types": list(WORKOUT_TYPES), "n_types": len(WORKOUT_TYPES), "midnight": midnight, "days": DAYS,
