@@ -28,13 +28,16 @@ def account_id_bounds(conn: psycopg.Connection, first: date, last: date) -> tupl
 # below leaves the few campaign-days that could reach the threshold, and only those get their
 # median and MAD (`percentile_cont`) from their campaign's baseline rows, read by primary key.
 _DETECT = """
-    WITH observed AS (  -- the evaluated campaign-days that spent at least min_spend
+    WITH observed AS (  -- the evaluated campaign-days that spent at least min_spend: per campaign of
+                        -- the range one primary-key lookup (a day-index scan would read every
+                        -- account's rows of the day in every batch)
         SELECT s.account_id, s.campaign_id, s.day,
                s.spend::float8 / nullif(s.conversions::float8, 0) AS cpa,
                s.revenue::float8 / nullif(s.spend::float8, 0) AS roas
-          FROM ads.campaign_daily_stats s
-         WHERE s.account_id >= %(lo)s AND s.account_id < %(hi)s
-           AND s.day >= %(first)s AND s.day <= %(last)s AND s.spend >= %(min_spend)s
+          FROM ads.campaigns c
+          JOIN ads.campaign_daily_stats s ON s.account_id = c.account_id AND s.campaign_id = c.id
+                                         AND s.day >= %(first)s AND s.day <= %(last)s
+         WHERE c.account_id >= %(lo)s AND c.account_id < %(hi)s AND s.spend >= %(min_spend)s
     ),
     baselines AS (  -- per observed campaign-day, plain aggregates of its baseline days, read by
                     -- primary key (one index range of N rows each; NUMERIC is cheaper here than
