@@ -2,7 +2,8 @@
 campaign-day of the evaluated days against its trailing baseline (median and MAD of the
 previous N days, `percentile_cont` over each campaign's baseline values), inserts the
 anomalies once (ON CONFLICT DO NOTHING on the natural key) and returns the new ones with
-what their email needs."""
+what their email needs. Campaigns are those of `ads.campaigns` (the fetch merges a campaign
+before its stats); stats rows of an unknown campaign id are not scored."""
 
 from __future__ import annotations
 
