@@ -125,3 +125,11 @@ def sandbox():
     handle = start_in_thread(SESSION["http_port"], SESSION["smtp_port"], SESSION["tmp"] / "sandbox")
     yield SandboxControl(f"http://127.0.0.1:{SESSION['http_port']}")
     handle.stop()
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_faults_off_after_each_test(request):
+    """Fault switches are the sandbox's (session-wide) state: one test's must never reach the next."""
+    yield
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").reset_faults()
