@@ -41,6 +41,10 @@ class SandboxHandle:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
+    def reset_faults(self) -> None:
+        """Every API's fault switches off (the in-process twin of ``DELETE /faults``)."""
+        self.state.faults.reset()
+
     def stop(self) -> None:
         """Stop both servers; calling it again does nothing."""
         if self._stopped:
