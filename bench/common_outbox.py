@@ -51,7 +51,7 @@ def alert(i: int, prefix: str):
 def smtp_sender(smtp_port: int):
     """notify.email_sender() for the dev `smtp_default` connection (tools/devenv.connections),
     without Airflow: the same fields, the same extras, the same defaults."""
-    from include.common.email import SmtpSender
+    from include.common.smtp import SmtpSender
     from tools import devenv
 
     conn = devenv.connections("", "", None, sandbox_smtp=smtp_port)["smtp_default"]
@@ -110,7 +110,8 @@ def one_receiver(dsn: str, label: str, host: str, port: int, failures: list[str]
     """Enqueue N, naive half, deliver, deliver again, naive half: all to one SMTP receiver."""
     import psycopg
 
-    from include.common.outbox import deliver_pending, enqueue
+    from include.common.delivery import deliver_pending
+    from include.common.outbox import enqueue
 
     prefix = f"bench:{label}:"
     messages = [alert(i, prefix) for i in range(N)]

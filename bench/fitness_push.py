@@ -80,7 +80,7 @@ def _timed(fn, *args) -> tuple[float, float, object]:
 def run() -> dict:
     import psycopg
 
-    from include.common.outbox import deliver_pending
+    from include.common.delivery import deliver_pending
     from include.common.push import FcmSender, StaticToken
     from include.fitness.daily_summaries import queue_daily_summaries
     from sandbox.client import SandboxControl

@@ -18,7 +18,7 @@ include/orchestration/notify.py `REFUSAL_HANDLERS`).
   (`fitness.devices`: `is_active`, `deactivated_reason` of unregistered tokens)
 - **Triage:** safe to clear and re-run at any time: a message marked sent is never sent
   again; a crash between a send and its record can repeat at most that one message
-  (see include/common/outbox.py). A run that hits its soft time limit (3 min) fails saying
+  (see include/common/delivery.py). A run that hits its soft time limit (3 min) fails saying
   how many are still due; the retry or the next run continues. Dead messages: read
   `last_error`, fix the cause, set them back to `pending` with `attempts = 0`.
 """

@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from include.common.email import SmtpSender
-from include.common.outbox import UnavailableSender
+from include.common.delivery import UnavailableSender
 from include.common.push import FcmSender, RefreshTokenGrant, ServiceAccountToken, StaticToken
+from include.common.smtp import SmtpSender
 from include.common.time_budget import TimeBudget
 
 SMTP_CONN_ID = "smtp_default"

@@ -13,7 +13,8 @@ import hashlib
 from collections.abc import Callable, Mapping
 
 from include.common.db import connect
-from include.common.outbox import DeliveryReport, OutboxMessage, Sender, backlog, deliver_pending, enqueue
+from include.common.delivery import DeliveryReport, Sender, deliver_pending
+from include.common.outbox import OutboxMessage, backlog, enqueue
 from include.common.time_budget import SoftTimeLimitExceeded, TimeBudget
 
 DEAD_ALERT_TEMPLATE = "platform/outbox_dead"
@@ -40,7 +41,7 @@ def dead_alert_messages(dead: list[dict], owners: list[str]) -> list[OutboxMessa
 
 
 # A domain's reaction to messages its receiver refused for good: `(dsn, refusals)` with the
-# dead rows' details (include/common/outbox.py DeliveryReport.dead_details, "permanent" true),
+# dead rows' details (include/common/delivery.py DeliveryReport.dead_details, "permanent" true),
 # returning {"handled_ids": [...], <counts>...}. Handled rows are a normal event of the domain
 # (an FCM token the app uninstalled), not a delivery failure: the owners get no alert for them.
 RefusalHandler = Callable[[str, list[dict]], Mapping]

@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from include.common.email import SmtpSender  # noqa: E402
+from include.common.smtp import SmtpSender  # noqa: E402
 from tools import devenv  # noqa: E402
 
 FROM_EMAIL = "jobyard@localhost"

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from include.common.charts import sparkline_png
+from include.common.delivery import UnavailableSender, deliver_pending
 from include.common.email import inline_images_payload, inline_png
-from include.common.outbox import OutboxMessage, UnavailableSender, deliver_pending, enqueue
+from include.common.outbox import OutboxMessage, enqueue
 from include.platform.notifications import deliver_notifications
 from sandbox.server import start_in_thread
 from tests.include.common import conftest_outbox

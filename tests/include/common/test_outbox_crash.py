@@ -13,7 +13,8 @@ import time
 
 import psycopg
 
-from include.common.outbox import OutboxMessage, deliver_pending, enqueue
+from include.common.delivery import deliver_pending
+from include.common.outbox import OutboxMessage, enqueue
 from tests.include.common import conftest_outbox
 from tests.include.common.conftest_outbox import (
     ROOT,
@@ -29,8 +30,8 @@ outbox_db, sink, clean = conftest_outbox.outbox_db, conftest_outbox.sink, confte
 
 CHILD = """
 import sys
-from include.common.email import SmtpSender
-from include.common.outbox import deliver_pending
+from include.common.delivery import deliver_pending
+from include.common.smtp import SmtpSender
 
 dsn, port = sys.argv[1], int(sys.argv[2])
 sender = SmtpSender("127.0.0.1", port, use_tls=False, use_ssl=False, from_email="jobyard@localhost", timeout=5)

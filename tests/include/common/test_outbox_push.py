@@ -8,7 +8,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from include.common.outbox import OutboxMessage, deliver_pending, enqueue
+from include.common.delivery import deliver_pending
+from include.common.outbox import OutboxMessage, enqueue
 from include.common.push import FcmSender, ServiceAccountToken, StaticToken
 from include.platform.notifications import deliver_notifications
 from tests.include.common import conftest_outbox

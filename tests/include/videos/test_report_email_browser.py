@@ -17,8 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.common.email import SmtpSender
-from include.common.outbox import deliver_pending, enqueue
+from include.common.delivery import deliver_pending
+from include.common.outbox import enqueue
+from include.common.smtp import SmtpSender
 from include.videos import reports
 
 ROOT = Path(__file__).resolve().parents[3]

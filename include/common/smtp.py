@@ -1,0 +1,162 @@
+"""Sending outbox emails over SMTP (smtplib, no Airflow).
+
+`SmtpSender` is the outbox's email sender: the orchestration layer builds it from the Airflow
+connection `smtp_default` (include/orchestration/notify.py). Why not the provider's SmtpHook:
+the outbox needs one connection reused across a batch, its own headers (Message-ID,
+X-Dedupe-Key), and to know at which SMTP stage a failure happened (see `SmtpSender.send`).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+
+from include.common.email import WIRE_POLICY, build_message
+from include.common.messages import OutboxRow
+
+
+class SmtpFailed(Exception):
+    """A send failed; the outbox retries it later.
+
+    `permanent`: the server refused this message for good (5xx to MAIL/RCPT/DATA), so the
+    outbox marks it dead at once. `channel_down`: the server cannot be reached or dropped
+    the connection before the message went out, so the rest of the batch is not tried.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, channel_down: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+        self.channel_down = channel_down
+
+
+class SmtpSender:
+    """Sends outbox email rows over one SMTP connection, reused across a batch.
+
+    `use_ssl`: implicit TLS (SMTPS, port 465); else plain SMTP upgraded with STARTTLS when
+    `use_tls`. Login when `username` and `password` are set. After any failure the connection
+    is closed and the next send opens a new one.
+    """
+
+    def __init__(self, host: str, port: int, username: str | None = None, password: str | None = None,
+                 use_tls: bool = True, use_ssl: bool = False, from_email: str = "", timeout: float = 30):
+        if not host:
+            raise ValueError("SMTP host is empty")
+        if not from_email or "@" not in from_email:
+            raise ValueError(f"SMTP from_email must be an address, got {from_email!r}")
+        self.host, self.port = host, int(port)
+        self.username, self.password = username or None, password or None
+        self.use_tls, self.use_ssl = use_tls, use_ssl
+        self.from_email = from_email
+        self.timeout = float(timeout)
+        self._smtp: smtplib.SMTP | None = None
+
+    def __repr__(self) -> str:
+        return (f"SmtpSender({self.host}:{self.port}, ssl={self.use_ssl}, starttls={self.use_tls}, "
+                f"from={self.from_email})")
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            if self.use_ssl:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                                      context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
+                smtp.ehlo()
+                if self.use_tls and not self.use_ssl:
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                if self.username and self.password:
+                    smtp.login(self.username, self.password)
+            except BaseException:
+                smtp.close()
+                raise
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SmtpFailed(f"cannot connect to SMTP {self.host}:{self.port}: {exc!r}", channel_down=True) from exc
+        return smtp
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+    def __enter__(self) -> SmtpSender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, row: OutboxRow) -> None:
+        """Send one row. Raises `SmtpFailed` (see its flags) when it did not go out.
+
+        The envelope (MAIL, RCPT) is sent first; if a reused connection turns out to be dead
+        there, nothing was delivered, so it reconnects and tries once more. A failure during
+        DATA is not retried here: the server may have taken the message (the outcome is
+        unknown), so the outbox decides, with backoff and the stable Message-ID.
+        """
+        msg = build_message(row, self.from_email)
+        payload = msg.as_bytes(policy=WIRE_POLICY)
+        for fresh in (self._smtp is None, True):
+            if self._smtp is None:
+                self._smtp = self._connect()
+            smtp = self._smtp
+            try:
+                self._envelope(smtp, row.recipient)
+            except smtplib.SMTPResponseException as exc:
+                self._reset_or_close()
+                raise SmtpFailed(f"SMTP refused envelope: {exc.smtp_code} {_text(exc.smtp_error)}",
+                                 permanent=500 <= exc.smtp_code < 600) from exc
+            except smtplib.SMTPRecipientsRefused as exc:
+                self._reset_or_close()
+                code, text = next(iter(exc.recipients.values()))
+                raise SmtpFailed(f"SMTP refused recipient {row.recipient}: {code} {_text(text)}",
+                                 permanent=500 <= code < 600) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                if fresh:
+                    raise SmtpFailed(f"SMTP {self.host}:{self.port} dropped the connection: {exc!r}",
+                                     channel_down=True) from exc
+                continue  # a stale reused connection: nothing was sent, reconnect once
+            break
+        try:
+            code, resp = smtp.data(payload)
+        except smtplib.SMTPResponseException as exc:  # raised by data() for a bad DATA reply
+            self._reset_or_close()
+            raise SmtpFailed(f"SMTP refused data: {exc.smtp_code} {_text(exc.smtp_error)}",
+                             permanent=500 <= exc.smtp_code < 600) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise SmtpFailed(f"SMTP connection lost during DATA (outcome unknown): {exc!r}") from exc
+        if code != 250:
+            self._reset_or_close()
+            raise SmtpFailed(f"SMTP refused data: {code} {_text(resp)}", permanent=500 <= code < 600)
+
+    def _envelope(self, smtp: smtplib.SMTP, recipient: str) -> None:
+        smtp.ehlo_or_helo_if_needed()
+        code, resp = smtp.mail(self.from_email)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, resp, self.from_email)
+        code, resp = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, resp)})
+
+    def _reset_or_close(self) -> None:
+        """After a refusal the session is still usable once RSET; else start afresh."""
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
