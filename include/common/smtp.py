@@ -8,6 +8,7 @@ X-Dedupe-Key), and to know at which SMTP stage a failure happened (see `SmtpSend
 
 from __future__ import annotations
 
+import copy
 import smtplib
 import ssl
 
@@ -19,14 +20,19 @@ class SmtpFailed(Exception):
     """A send failed; the outbox retries it later.
 
     `permanent`: the server refused this message for good (5xx to MAIL/RCPT/DATA), so the
-    outbox marks it dead at once. `channel_down`: the server cannot be reached or dropped
-    the connection before the message went out, so the rest of the batch is not tried.
+    outbox marks it dead at once. `channel_down`: the server cannot be reached, dropped
+    the connection before the message went out, or refused the session (login, STARTTLS),
+    so the rest of the batch is not tried. `unreachable`: it never reached a server that
+    answered (refused, timed out, dropped before the message): the outbox sends it as soon
+    as the server answers again instead of after its backoff (include/common/delivery.py).
     """
 
-    def __init__(self, message: str, *, permanent: bool = False, channel_down: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False, channel_down: bool = False,
+                 unreachable: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.channel_down = channel_down
+        self.unreachable = unreachable
 
 
 class SmtpSender:
@@ -34,7 +40,8 @@ class SmtpSender:
 
     `use_ssl`: implicit TLS (SMTPS, port 465); else plain SMTP upgraded with STARTTLS when
     `use_tls`. Login when `username` and `password` are set. After any failure the connection
-    is closed and the next send opens a new one.
+    is closed and the next send opens a new one. One sender is one connection, used by one
+    thread at a time: the outbox sends over several at once with `clone()`.
     """
 
     def __init__(self, host: str, port: int, username: str | None = None, password: str | None = None,
@@ -54,7 +61,28 @@ class SmtpSender:
         return (f"SmtpSender({self.host}:{self.port}, ssl={self.use_ssl}, starttls={self.use_tls}, "
                 f"from={self.from_email})")
 
+    def clone(self) -> SmtpSender:
+        """A sender with the same settings and a connection of its own (not yet opened)."""
+        twin = copy.copy(self)
+        twin._smtp = None
+        return twin
+
+    def __getstate__(self) -> dict:  # handed to a helper process without its connection
+        return {**self.__dict__, "_smtp": None}
+
     # -- connection ------------------------------------------------------------------------
+
+    def probe(self) -> None:
+        """Raise `SmtpFailed` unless the server answers (a session is opened, or the open
+        one answers NOOP); the session is kept for the next send."""
+        if self._smtp is not None:
+            try:
+                if self._smtp.noop()[0] == 250:
+                    return
+            except (OSError, smtplib.SMTPException):
+                pass
+            self.close()
+        self._smtp = self._connect()
 
     def _connect(self) -> smtplib.SMTP:
         try:
@@ -63,6 +91,10 @@ class SmtpSender:
                                                       context=ssl.create_default_context())
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SmtpFailed(f"cannot connect to SMTP {self.host}:{self.port}: {exc!r}", channel_down=True,
+                             unreachable=True) from exc
+        try:
             try:
                 smtp.ehlo()
                 if self.use_tls and not self.use_ssl:
@@ -73,8 +105,12 @@ class SmtpSender:
             except BaseException:
                 smtp.close()
                 raise
-        except (OSError, smtplib.SMTPException) as exc:
-            raise SmtpFailed(f"cannot connect to SMTP {self.host}:{self.port}: {exc!r}", channel_down=True) from exc
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:  # dropped before it answered: unreachable
+            raise SmtpFailed(f"cannot connect to SMTP {self.host}:{self.port}: {exc!r}", channel_down=True,
+                             unreachable=True) from exc
+        except smtplib.SMTPException as exc:  # it answered, and refused the session (login, STARTTLS)
+            raise SmtpFailed(f"SMTP {self.host}:{self.port} refused the session: {exc!r}",
+                             channel_down=True) from exc
         return smtp
 
     def close(self) -> None:
@@ -123,7 +159,7 @@ class SmtpSender:
                 self.close()
                 if fresh:
                     raise SmtpFailed(f"SMTP {self.host}:{self.port} dropped the connection: {exc!r}",
-                                     channel_down=True) from exc
+                                     channel_down=True, unreachable=True) from exc
                 continue  # a stale reused connection: nothing was sent, reconnect once
             break
         try:
