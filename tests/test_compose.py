@@ -625,3 +625,42 @@ def test_no_literal_secrets(raw):
     for service in raw["services"].values():
         check_env(env_of(service))
     check_env(raw["x-airflow-common"]["environment"])
+
+
+# The queue groups of the workers (issue 14): user-facing work apart from batch work.
+WORKER_GROUPS = [{"media", "emails"}, {"analytics", "maintenance", "users", "default"}]
+
+
+def test_workers_are_split_by_queue_group(services):
+    groups = sorted((worker_queues(command) for command in workers(services).values()), key=len)
+    assert groups == WORKER_GROUPS, f"worker queue groups {groups}, want {WORKER_GROUPS}"
+
+
+def test_workers_scale_with_compose_scale(raw, services):
+    """`docker compose up --scale worker-batch=3` needs replicas that differ only by container:
+    no container_name (unique per project), no published host port (one per host), no fixed
+    hostname or Celery node name (replicas would share celery@<name>: Celery drops duplicate
+    nodes from its broadcasts and the healthcheck would ping another replica)."""
+    for name, command in workers(services).items():
+        service, source = services[name], raw["services"][name]
+        assert "container_name" not in service, f"{name}: a container_name stops --scale"
+        assert not service.get("ports"), f"{name}: a published port clashes between replicas"
+        assert "hostname" not in service, f"{name}: the hostname must be each container's own"
+        assert not (service.get("deploy") or {}).get("replicas"), f"{name}: replicas come from --scale"
+        env = env_of(service)
+        assert "AIRFLOW__CELERY__CELERY_HOSTNAME" not in env, f"{name}: a fixed Celery node name"
+        for i, arg in enumerate(command):
+            flag = arg.partition("=")[0]
+            if flag in ("-H", "--celery-hostname"):
+                value = arg.partition("=")[2] or command[i + 1]
+                assert "%h" in value or "%n" in value, f"{name}: node name {value!r} is the same in every replica"
+        # The healthcheck pings this replica's own node: celery@ + the container's $HOSTNAME
+        # (`$$` in the file: compose leaves it to the container's shell).
+        test = " ".join(argv(source["healthcheck"]["test"]))
+        assert "celery@$${HOSTNAME}" in test, f"{name}: healthcheck {test!r} must ping celery@$HOSTNAME"
+        # Named volumes and the read-only code mounts are shared by every replica; nothing is
+        # written to a host path that two replicas would both own.
+        for volume in service.get("volumes") or []:
+            source_path, _, rest = volume.partition(":")
+            if source_path.startswith("."):
+                assert rest.endswith(":ro"), f"{name}: {volume} is written by every replica"
