@@ -28,9 +28,13 @@ run: $(STAMP)
 stop: $(STAMP)
 	$(PY) -m tools.run stop
 
+# FAST=1 skips the minutes-long tests while developing: the soak (tests/soak, marker `soak`)
+# and the browser tests (marker `browser`). CI (.ci/run) never sets it and runs them all.
+FAST_MARKERS := not soak and not browser
 test: $(STAMP) system-tools
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ "$(FAST)" = 1 ]; then echo "FAST=1: skipping the soak and browser tests (-m '$(FAST_MARKERS)'); CI runs them"; fi
+	$(PY) -m pytest $(if $(filter 1,$(FAST)),-m "$(FAST_MARKERS)") $(PYTEST_ARGS)
 
 # What the tests need beside the venv: Debian's Chromium (the browser tests drive it with
 # Playwright; no browser download works here), curl and jq (the README's REST commands run

@@ -29,6 +29,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 DOCS_SCREENSHOT = ROOT / "docs" / "videos_report_email.png"
 D = date(2026, 6, 10)
 
+pytestmark = pytest.mark.browser  # `make test FAST=1` skips it; CI runs it
+
 
 def _browser_or_fail():
     """playwright's sync API and the system chromium, or a failure that says how to get them."""
