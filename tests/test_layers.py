@@ -3,7 +3,7 @@
 Every .py file of the code trees is parsed with `ast` (nothing is imported) and each import
 statement, wherever it is (module level, inside a function, under `if TYPE_CHECKING:`), is
 resolved to the repo module it loads. The rules:
-- only `include/orchestration/` and `dags/` import `airflow`;
+- only `include/orchestration/`, `dags/` and `plugins/` import `airflow`;
 - the domains (`include/<domain>/`) never import each other;
 - `include/` (other than `include/demo/`) never imports `sandbox`, `tools`, `bench` or
   `include/demo`;
@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CODE_TREES = ("dags", "include", "sandbox", "tools", "bench", "plugins")
 DOMAINS = ("videos", "social", "platform", "music", "ads", "fitness")
-AIRFLOW_AWARE = ("include.orchestration", "dags")
+AIRFLOW_AWARE = ("include.orchestration", "dags", "plugins")  # plugins: Airflow extension points only
 # What production code under include/ must not reach: dev stand-ins, tooling and demo data.
 NOT_FOR_INCLUDE = ("sandbox", "tools", "bench", "include.demo")
 
