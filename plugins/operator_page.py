@@ -70,6 +70,10 @@ class QueuedByListener:
     def on_task_instance_failed(self, previous_state, task_instance, error):
         self._clear(task_instance)
 
+    @hookimpl
+    def on_task_instance_skipped(self, previous_state, task_instance):
+        self._clear(task_instance)
+
     def _clear(self, task_instance) -> None:
         """After the task (dag.test runs every task in one process): no stale run."""
         if not self._in_task_process(task_instance):
