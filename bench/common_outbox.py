@@ -1,38 +1,57 @@
-"""Outbox throughput and exactly-once, against a naive per-message SMTP loop.
+"""Outbox email delivery: throughput at 10k / 100k (/ 1M) messages, exactly-once, and the
+crash window of a kill -9 at full speed, against a naive per-message SMTP loop.
 
-On a fresh app database, for each receiver:
+On a fresh app database:
 
-1. enqueue N "platform/health_alert" emails with include/common/outbox.enqueue in one
-   transaction (render + set-based INSERT + commit), timed;
-2. deliver_pending with an SmtpSender built the way include/orchestration/notify.py builds
-   it from the dev `smtp_default` connection (one SMTP connection per run; every message
-   claimed, sent and recorded `sent` in its own commit), timed;
-3. a second deliver_pending, which must send 0; every row must be `sent`;
-4. the naive baseline: for each of NAIVE messages (already rendered, as outbox rows are)
-   build the message, open an SMTP connection with smtplib, send, QUIT; no bookkeeping
-   (half of them just before step 2, half after step 3, so that load changes of a shared
-   machine hit both sides alike). Reported: messages/s of each, outbox delivery / naive,
-   and the client process's CPU time per message of each.
-
-Receivers: the sandbox's SMTP sink (as in dev and tests; it parses and stores every
-message, so it bounds both rates at a few hundred per second), then a discarding SMTP
-server in the same helper process, where the client's own costs show. At the sandbox sink
-every outbox dedupe key must arrive exactly once (its emails.jsonl is read back); the
-discard sink must count exactly N + NAIVE messages.
+1. **enqueue** ENQUEUE "platform/health_alert" emails with include/common/outbox.enqueue in one
+   transaction (render + set-based INSERT + commit), timed: the enqueue path's own rate.
+2. **deliver at scale**, for each size of OUTBOX_BENCH_SIZES (default "10000,100000"; add
+   1000000 for the million): the outbox is filled with that many rendered messages by one
+   set-based INSERT ... SELECT from 16 rendered variants (the same subject/text/HTML sizes as
+   step 1's, a distinct recipient and dedupe key each; rendering is step 1's business), then
+   `deliver_pending` with an SmtpSender built the way include/orchestration/notify.py builds
+   it from the dev `smtp_default` connection, the jobs' settings (OUTBOX_BENCH_CONNECTIONS,
+   default 4, connections per process; OUTBOX_BENCH_PROCESSES, default 2, processes), to a
+   **discarding SMTP server** (bench/discard_smtp.py: asyncio + uvloop, in a process of its
+   own, counting each message's X-Dedupe-Key): timed, with the client's CPU (this process;
+   helpers not included) and the peak RSS of every process. Then a second deliver_pending,
+   which must send 0; every row must be `sent` and the server must have received every key
+   exactly once.
+3. **kill -9 at full speed**: KILL_N messages, a deliverer process (same settings, lease 5 s)
+   is killed with SIGKILL once a third is sent; after the lease a rerun delivers the rest.
+   Every key must arrive, duplicates must be at most one per connection in flight
+   (connections x processes) and only of rows that were `sending` at the kill.
+4. **sandbox sink**: SINK_N messages to the sandbox's SMTP sink (as in dev and tests; it
+   parses and stores every message, so it bounds the rate at a few hundred per second):
+   each key exactly once (its emails.jsonl read back).
+5. **naive baseline**: NAIVE messages (already rendered), build + smtplib.SMTP() + sendmail +
+   QUIT per message, no database, to the same discarding server.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import resource
+import signal
 import smtplib
+import subprocess
+import sys
 import time
 from collections import Counter
 
-from bench._harness import bench_database, main, rate, sandbox, say
+from bench._harness import ROOT, bench_database, main, rate, sandbox, say
+from bench.discard_smtp import discard_server
 
 NAME = "common_outbox"
-N = 5000
+SIZES = [int(s) for s in os.environ.get("OUTBOX_BENCH_SIZES", "10000,100000").split(",") if s.strip()]
+CONNECTIONS = int(os.environ.get("OUTBOX_BENCH_CONNECTIONS", "4"))
+PROCESSES = int(os.environ.get("OUTBOX_BENCH_PROCESSES", "2"))
+ENQUEUE = 5000
+KILL_N = 30000
+SINK_N = 2000
 NAIVE = 500
+VARIANTS = 16
 
 
 def alert(i: int, prefix: str):
@@ -63,31 +82,159 @@ def smtp_sender(smtp_port: int):
                       timeout=float(extra.get("timeout", 30)))
 
 
-def naive_rows(count: int, prefix: str) -> list:
-    """The baseline's messages, rendered beforehand (the outbox renders at enqueue too)."""
+def fill(dsn: str, count: int, prefix: str) -> float:
+    """`count` rendered messages in one INSERT ... SELECT (16 rendered variants); seconds."""
+    import psycopg
+
     from include.common.email import render_email
-    from include.common.messages import OutboxRow
 
-    rows = []
-    for i in range(count):
-        msg = alert(i, prefix)
-        email = render_email(msg.domain, msg.template, msg.context)
-        rows.append(OutboxRow(id=i, dedupe_key=msg.dedupe_key, channel="email", domain=msg.domain,
-                              recipient=msg.recipient, subject=email.subject, body_text=email.text,
-                              body_html=email.html, payload=None, attempts=0))
-    return rows
+    variants = [render_email("platform", "platform/health_alert", alert(i, "x").context) for i in range(VARIANTS)]
+    started = time.perf_counter()
+    with psycopg.connect(dsn) as conn:
+        conn.execute("""
+            INSERT INTO platform.outbox (dedupe_key, channel, domain, recipient, subject, body_text, body_html)
+            SELECT %(prefix)s || i, 'email', 'platform', 'user' || i || '@example.com',
+                   (%(subjects)s::text[])[1 + i %% %(n)s], (%(texts)s::text[])[1 + i %% %(n)s],
+                   (%(htmls)s::text[])[1 + i %% %(n)s]
+              FROM generate_series(0, %(count)s - 1) AS i""",
+                     {"prefix": prefix, "count": count, "n": VARIANTS, "subjects": [v.subject for v in variants],
+                      "texts": [v.text for v in variants], "htmls": [v.html for v in variants]})
+        conn.commit()
+        conn.execute("ANALYZE platform.outbox")
+    return time.perf_counter() - started
 
 
-def naive_send(rows: list, host: str, port: int, from_email: str) -> None:
-    """A connection per message: connect, EHLO, MAIL, RCPT, DATA, QUIT."""
-    from include.common.email import WIRE_POLICY, build_message
+def statuses(dsn: str, prefix: str) -> dict:
+    import psycopg
 
-    for row in rows:
-        payload = build_message(row, from_email).as_bytes(policy=WIRE_POLICY)
-        with smtplib.SMTP(host, port, timeout=10) as smtp:
-            refused = smtp.sendmail(from_email, [row.recipient], payload)
-            if refused:
-                raise RuntimeError(f"receiver refused {refused}")
+    with psycopg.connect(dsn) as conn:
+        return dict(conn.execute("SELECT status, count(*) FROM platform.outbox WHERE dedupe_key LIKE %s "
+                                 "GROUP BY status", (prefix + "%",)).fetchall())
+
+
+def truncate(dsn: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE platform.outbox RESTART IDENTITY")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def deliver_at_scale(dsn: str, server, count: int, failures: list[str]) -> dict:
+    from include.common.delivery import deliver_pending
+
+    prefix = f"bench:scale{count}:"
+    truncate(dsn)
+    fill_s = fill(dsn, count, prefix)
+    say(f"{count}: filled in {fill_s:.1f} s; delivering (load {load()})")
+    load_before = load()
+    started, cpu = time.perf_counter(), time.process_time()
+    first = deliver_pending(dsn, smtp_sender(server.port), None, connections=CONNECTIONS, processes=PROCESSES)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    load_after = load()
+    if (first.sent, first.failed, first.dead) != (count, 0, 0):
+        failures.append(f"{count}: first delivery {first.as_dict()}, expected {count} sent and no failure")
+    second = deliver_pending(dsn, smtp_sender(server.port), None, connections=CONNECTIONS, processes=PROCESSES)
+    if (second.sent, second.failed, second.dead) != (0, 0, 0):
+        failures.append(f"{count}: second delivery sent again: {second.as_dict()}")
+    by_status = statuses(dsn, prefix)
+    if by_status != {"sent": count}:
+        failures.append(f"{count}: outbox rows by status {by_status}, expected {{'sent': {count}}}")
+    got = server.stats(prefix)
+    if got["received"] != count or got["distinct"] != count or got["duplicates"]:
+        failures.append(f"{count}: the server got {got['received']} messages, {got['distinct']} distinct keys of "
+                        f"{count}, duplicates {dict(list(got['duplicates'].items())[:5])}")
+    out = {
+        "messages": count, "fill_seconds": round(fill_s, 2), "seconds": round(seconds, 3),
+        "messages_per_s": round(rate(count, seconds), 1),
+        "client_cpu_ms_per_message_this_process": round(1000 * cpu / count, 3),
+        "connections": first.connections, "processes": first.processes,
+        "peak_rss_mb": {"deliverer": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                        "helpers": list(first.helper_peak_rss_mb)},
+        "load_average_before_after": [load_before, load_after],
+        "second_deliver_sent": second.sent, "rows_by_status": by_status,
+        "server": {"received": got["received"], "distinct": got["distinct"], "duplicates": len(got["duplicates"])},
+    }
+    say(f"{count}: {out['messages_per_s']:.0f} msg/s over {first.processes} x {CONNECTIONS} connections "
+        f"({seconds:.1f} s, load {load_before} -> {load_after}); second run sent {second.sent}")
+    truncate(dsn)
+    return out
+
+
+KILL_CHILD = """
+import sys
+from bench.common_outbox import smtp_sender
+from include.common.delivery import deliver_pending
+
+dsn, port, connections, processes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+deliver_pending(dsn, smtp_sender(port), None, lease_seconds=5, connections=connections, processes=processes)
+"""
+
+
+def kill_9(dsn: str, server, failures: list[str]) -> dict:
+    """A deliverer killed with SIGKILL at full speed; the rerun; duplicates at the server."""
+    import psycopg
+
+    from include.common.delivery import deliver_pending
+
+    prefix = "bench:kill:"
+    truncate(dsn)
+    fill(dsn, KILL_N, prefix)
+
+    def sent() -> int:
+        with psycopg.connect(dsn) as conn:
+            return conn.execute("SELECT count(*) FROM platform.outbox WHERE status = 'sent'").fetchone()[0]
+
+    child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, dsn, str(server.port), str(CONNECTIONS),
+                              str(PROCESSES)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    started = time.perf_counter()
+    try:
+        deadline = time.monotonic() + 120
+        while sent() < KILL_N // 3 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    before_kill_s = time.perf_counter() - started
+    if child.returncode != -9:
+        failures.append(f"kill -9: the deliverer ended by itself (exit {child.returncode})")
+    time.sleep(0.5)  # helpers die with their parent (PR_SET_PDEATHSIG)
+    with psycopg.connect(dsn) as conn:
+        in_flight = {k for (k,) in conn.execute(
+            "SELECT dedupe_key FROM platform.outbox WHERE status = 'sending'").fetchall()}
+        at_kill = dict(conn.execute("SELECT status, count(*) FROM platform.outbox GROUP BY status").fetchall())
+        left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'jobyard-outbox' "
+                            "AND datname = current_database()").fetchone()[0]
+    if left:
+        failures.append(f"kill -9: {left} database sessions of the killed deliverer are still open")
+    time.sleep(5.5)  # the lease (5 s) of the dead deliverer expires
+    started = time.perf_counter()
+    rerun = deliver_pending(dsn, smtp_sender(server.port), None, connections=CONNECTIONS, processes=PROCESSES)
+    rerun_s = time.perf_counter() - started
+    got = server.stats(prefix)
+    duplicates = got["duplicates"]
+    extra = sum(c - 1 for c in duplicates.values())
+    bound = CONNECTIONS * PROCESSES
+    if got["distinct"] != KILL_N:
+        failures.append(f"kill -9: {got['distinct']} of {KILL_N} keys arrived")
+    if extra > bound or not set(duplicates) <= in_flight:
+        failures.append(f"kill -9: {extra} duplicates (bound {bound}), outside the in-flight rows: "
+                        f"{sorted(set(duplicates) - in_flight)[:5]}")
+    if statuses(dsn, prefix) != {"sent": KILL_N}:
+        failures.append(f"kill -9: rows by status {statuses(dsn, prefix)} after the rerun")
+    out = {"messages": KILL_N, "killed_after_seconds": round(before_kill_s, 2), "at_kill": at_kill,
+           "claimed_in_flight": len(in_flight), "rerun_sent": rerun.sent, "rerun_seconds": round(rerun_s, 2),
+           "duplicates": extra, "duplicate_keys": sorted(duplicates), "bound": bound,
+           "rate_before_kill_msg_per_s": round(rate(at_kill.get("sent", 0), before_kill_s), 1)}
+    say(f"kill -9 after {at_kill.get('sent')} sent ({len(in_flight)} claimed): rerun sent {rerun.sent}, "
+        f"{extra} duplicates (bound {bound})")
+    truncate(dsn)
+    return out
 
 
 def sink_keys(path) -> Counter:
@@ -99,109 +246,109 @@ def sink_keys(path) -> Counter:
     return counts
 
 
-def _timed(fn, *args) -> tuple[float, float]:
-    """(wall seconds, this process's CPU seconds) of fn(*args)."""
-    started, cpu = time.perf_counter(), time.process_time()
-    fn(*args)
-    return time.perf_counter() - started, time.process_time() - cpu
+def at_sandbox_sink(dsn: str, failures: list[str]) -> dict:
+    from include.common.delivery import deliver_pending
+
+    prefix = "bench:sink:"
+    truncate(dsn)
+    fill(dsn, SINK_N, prefix)
+    with sandbox() as box:
+        started = time.perf_counter()
+        report = deliver_pending(dsn, smtp_sender(box.smtp_port), None, connections=CONNECTIONS, processes=PROCESSES)
+        seconds = time.perf_counter() - started
+        keys = sink_keys(box.emails_file)
+    mine = {k: c for k, c in keys.items() if k and k.startswith(prefix)}
+    duplicates = sum(1 for c in mine.values() if c > 1)
+    if report.sent != SINK_N or len(mine) != SINK_N or duplicates:
+        failures.append(f"sandbox sink: sent {report.sent}, {len(mine)} distinct keys of {SINK_N}, "
+                        f"{duplicates} more than once")
+    truncate(dsn)
+    return {"messages": SINK_N, "seconds": round(seconds, 3), "messages_per_s": round(rate(SINK_N, seconds), 1),
+            "keys_once": len(mine), "duplicates": duplicates, "sandbox_peak_rss_mb": box.peak_rss_mb}
 
 
-def one_receiver(dsn: str, label: str, host: str, port: int, failures: list[str]) -> dict:
-    """Enqueue N, naive half, deliver, deliver again, naive half: all to one SMTP receiver."""
+def enqueue_rate(dsn: str, failures: list[str]) -> dict:
     import psycopg
 
-    from include.common.delivery import deliver_pending
     from include.common.outbox import enqueue
 
-    prefix = f"bench:{label}:"
-    messages = [alert(i, prefix) for i in range(N)]
+    messages = [alert(i, "bench:enqueue:") for i in range(ENQUEUE)]
     started = time.perf_counter()
     with psycopg.connect(dsn) as conn:
         new = enqueue(conn, messages)
         conn.commit()
-    enqueue_s = time.perf_counter() - started
-    if new != N:
-        failures.append(f"{label}: enqueue made {new} new rows, expected {N}")
+    seconds = time.perf_counter() - started
+    if new != ENQUEUE:
+        failures.append(f"enqueue made {new} new rows, expected {ENQUEUE}")
+    truncate(dsn)
+    return {"messages": ENQUEUE, "seconds": round(seconds, 3), "messages_per_s": round(rate(ENQUEUE, seconds), 1)}
 
-    # The naive loop runs half before and half after the delivery, so that a change of the
-    # machine's load during the run (other processes on the same cores) biases neither side.
-    rows = naive_rows(NAIVE, f"bench:{label}-naive:")
-    sender = smtp_sender(port)
-    naive_s, naive_cpu = _timed(naive_send, rows[:NAIVE // 2], host, port, sender.from_email)
+
+def naive(server, failures: list[str]) -> dict:
+    """A connection per message: build, connect, EHLO, MAIL, RCPT, DATA, QUIT; no database."""
+    from include.common.email import WIRE_POLICY, build_message, render_email
+    from include.common.messages import OutboxRow
+
+    sender = smtp_sender(server.port)
+    rows = []
+    for i in range(NAIVE):
+        msg = alert(i, "bench:naive:")
+        email = render_email(msg.domain, msg.template, msg.context)
+        rows.append(OutboxRow(id=i, dedupe_key=msg.dedupe_key, channel="email", domain=msg.domain,
+                              recipient=msg.recipient, subject=email.subject, body_text=email.text,
+                              body_html=email.html, payload=None, attempts=0))
     started, cpu = time.perf_counter(), time.process_time()
-    first = deliver_pending(dsn, sender, None)
-    deliver_s, deliver_cpu = time.perf_counter() - started, time.process_time() - cpu
-    if (first.sent, first.failed, first.dead) != (N, 0, 0):
-        failures.append(f"{label}: first delivery {first.as_dict()}, expected {N} sent and no failure")
-
-    started = time.perf_counter()
-    second = deliver_pending(dsn, smtp_sender(port), None)
-    second_s = time.perf_counter() - started
-    if (second.sent, second.failed, second.dead) != (0, 0, 0):
-        failures.append(f"{label}: second delivery sent again: {second.as_dict()}")
-    with psycopg.connect(dsn) as conn:
-        statuses = dict(conn.execute("SELECT status, count(*) FROM platform.outbox WHERE dedupe_key LIKE %s "
-                                     "GROUP BY status", (prefix + "%",)).fetchall())
-    if statuses != {"sent": N}:
-        failures.append(f"{label}: outbox rows by status {statuses}, expected {{'sent': {N}}}")
-
-    seconds, cpu = _timed(naive_send, rows[NAIVE // 2:], host, port, sender.from_email)
-    naive_s, naive_cpu = naive_s + seconds, naive_cpu + cpu
-    out = {
-        "key_prefix": prefix,
-        "enqueue": {"seconds": round(enqueue_s, 3), "messages_per_s": round(rate(N, enqueue_s), 1)},
-        "deliver": {"seconds": round(deliver_s, 3), "messages_per_s": round(rate(N, deliver_s), 1),
-                    "client_cpu_ms_per_message": round(1000 * deliver_cpu / N, 3), "report": first.as_dict()},
-        "second_deliver": {"seconds": round(second_s, 3), "report": second.as_dict()},
-        "naive": {"seconds": round(naive_s, 3), "messages_per_s": round(rate(NAIVE, naive_s), 1),
-                  "client_cpu_ms_per_message": round(1000 * naive_cpu / NAIVE, 3)},
-        "outbox_over_naive": round(rate(N, deliver_s) / rate(NAIVE, naive_s), 3),
-        "rows_by_status": statuses,
-    }
-    say(f"{label}: enqueue {out['enqueue']['messages_per_s']:.0f}/s, deliver {out['deliver']['messages_per_s']:.0f}/s, "
-        f"second deliver sent {second.sent}, naive {out['naive']['messages_per_s']:.0f}/s")
-    return out
+    for row in rows:
+        payload = build_message(row, sender.from_email).as_bytes(policy=WIRE_POLICY)
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as smtp:
+            smtp.sendmail(sender.from_email, [row.recipient], payload)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    got = server.stats("bench:naive:")
+    if got["distinct"] != NAIVE:
+        failures.append(f"naive: the server got {got['distinct']} of {NAIVE}")
+    return {"messages": NAIVE, "seconds": round(seconds, 3), "messages_per_s": round(rate(NAIVE, seconds), 1),
+            "client_cpu_ms_per_message": round(1000 * cpu / NAIVE, 3)}
 
 
 def run() -> dict:
     failures: list[str] = []
-    with bench_database() as dsn, sandbox(discard_sink=True) as box:
-        at_sink = one_receiver(dsn, "sink", box.host, box.smtp_port, failures)
-        keys = sink_keys(box.emails_file)
-        outbox_keys = {k: c for k, c in keys.items() if k and k.startswith(at_sink["key_prefix"])}
-        naive_count = sum(c for k, c in keys.items() if k and k.startswith("bench:sink-naive:"))
-        duplicates = sum(1 for c in outbox_keys.values() if c > 1)
-        at_sink["sink"] = {"outbox_keys": len(outbox_keys), "duplicates": duplicates, "naive": naive_count}
-        if len(outbox_keys) != N or duplicates:
-            failures.append(f"sink got {len(outbox_keys)} distinct outbox keys of {N}, {duplicates} more than once")
-        if naive_count != NAIVE:
-            failures.append(f"sink got {naive_count} naive messages of {NAIVE}")
-        at_discard = one_receiver(dsn, "discard", box.host, box.discard_smtp_port, failures)
-    at_discard["received"] = box.discard_received
-    if box.discard_received != N + NAIVE:
-        failures.append(f"discard sink received {box.discard_received} messages, expected {N + NAIVE}")
-
-    summary = [[f"enqueue {N} (render + INSERT + commit)", round(at_sink["enqueue"]["messages_per_s"]), "msg/s"]]
-    for label, r in (("sandbox sink", at_sink), ("discard sink", at_discard)):
-        summary += [
-            [f"{label}: deliver_pending {N}", round(r["deliver"]["messages_per_s"]), "msg/s"],
-            [f"{label}: second deliver_pending sent", r["second_deliver"]["report"]["sent"], "msg"],
-            [f"{label}: naive connection per message ({NAIVE})", round(r["naive"]["messages_per_s"]), "msg/s"],
-            [f"{label}: outbox delivery / naive", round(r["outbox_over_naive"], 2), "x"],
-            [f"{label}: client CPU per message, outbox / naive",
-             f"{r['deliver']['client_cpu_ms_per_message']:.2f} / {r['naive']['client_cpu_ms_per_message']:.2f}", "ms"],
-        ]
-    summary.insert(3, ["sandbox sink: keys received once / duplicates", f"{len(outbox_keys)} / {duplicates}", ""])
+    say(f"sizes {SIZES}, {PROCESSES} processes x {CONNECTIONS} connections, load {load()}")
+    with bench_database() as dsn, discard_server() as server:
+        enqueued = enqueue_rate(dsn, failures)
+        naive_out = naive(server, failures)
+        scale = [deliver_at_scale(dsn, server, count, failures) for count in SIZES]
+        killed = kill_9(dsn, server, failures)
+        sink = at_sandbox_sink(dsn, failures)
+    summary = [[f"enqueue {ENQUEUE} (render + INSERT + commit)", round(enqueued["messages_per_s"]), "msg/s"]]
+    for r in scale:
+        summary.append([f"deliver {r['messages']:,} to a discarding SMTP server ({r['processes']} processes, "
+                        f"{r['connections']} connections; load {r['load_average_before_after'][0].split()[0]})",
+                        round(r["messages_per_s"]), "msg/s"])
+        summary.append([f"  {r['messages']:,}: keys received once / duplicates / second run sent",
+                        f"{r['server']['distinct']} / {r['server']['duplicates']} / {r['second_deliver_sent']}", ""])
+        summary.append([f"  {r['messages']:,}: peak RSS deliverer / helpers",
+                        f"{r['peak_rss_mb']['deliverer']} / {r['peak_rss_mb']['helpers']}", "MB"])
+    summary += [
+        [f"kill -9 at full speed ({KILL_N:,}): duplicates (bound: one per connection = {killed['bound']})",
+         killed["duplicates"], "msg"],
+        [f"sandbox sink (parses and stores): deliver {SINK_N}", round(sink["messages_per_s"]), "msg/s"],
+        [f"naive connection per message ({NAIVE})", round(naive_out["messages_per_s"]), "msg/s"],
+    ]
+    if scale:
+        summary.append(["outbox delivery / naive", round(scale[0]["messages_per_s"] / naive_out["messages_per_s"], 2),
+                        "x"])
     return {
         "summary": summary,
         "details": {
-            "messages": N, "naive_messages": NAIVE, "template": "platform/health_alert",
-            "batch_size": 100, "sender": "SmtpSender from the dev smtp_default connection (no TLS, no login)",
+            "sizes": SIZES, "connections_per_process": CONNECTIONS, "processes": PROCESSES, "batch_size": 100,
+            "template": "platform/health_alert",
+            "sender": "SmtpSender from the dev smtp_default connection (no TLS, no login)",
+            "receiver": "bench/discard_smtp.py (asyncio + uvloop, own process, counts X-Dedupe-Key)",
+            "fill": f"one INSERT ... SELECT of {VARIANTS} rendered variants (rendering is measured by enqueue)",
             "naive": "build message + smtplib.SMTP() + sendmail + QUIT per message, no database",
-            "sandbox_sink": at_sink, "discard_sink": at_discard,
+            "enqueue": enqueued, "deliver": scale, "kill_9": killed, "sandbox_sink": sink, "naive_result": naive_out,
         },
         "failures": failures,
-        "peak_rss_mb": {"sandbox_process": box.peak_rss_mb},
     }
 
 

@@ -63,24 +63,84 @@ def test_enqueue_rejects_bad_messages_before_inserting(clean):
     assert rows(clean) == []
 
 
+def _counting_statements(conn) -> list[str]:
+    """The first word of every statement the connection's cursors run (execute and copy)."""
+    statements: list[str] = []
+    cursor_class = conn.cursor_factory
+
+    class Counting(cursor_class):
+        def execute(self, query, params=None, **kw):
+            statements.append(str(query).split()[0])
+            return super().execute(query, params, **kw)
+
+        def copy(self, statement, params=None, **kw):
+            statements.append(str(statement).split()[0])
+            return super().copy(statement, params, **kw)
+
+    conn.cursor_factory = Counting
+    return statements
+
+
 def test_enqueue_is_set_based(clean):
-    """2,500 messages: the check that the outbox exists, then three INSERT statements (1,000 each), not 2,500."""
-    messages = [alert(f"bulk:{i}", to=f"user{i}@example.com") for i in range(2500)]
+    """5,000 messages: the check, the temp table's CREATE (first call of the session), one COPY
+    per 2,000-message chunk, ONE INSERT ... SELECT and the TRUNCATE, not 5,000 statements; a
+    second call of the session reuses the temp table."""
+    messages = [alert(f"bulk:{i}", to=f"user{i}@example.com") for i in range(5000)]
     with psycopg.connect(clean) as conn:
-        statements: list[str] = []
-        conn.add_notice_handler(lambda _: None)
-        cursor_class = conn.cursor_factory
-
-        class Counting(cursor_class):
-            def execute(self, query, params=None, **kw):
-                statements.append(str(query))
-                return super().execute(query, params, **kw)
-
-        conn.cursor_factory = Counting
-        assert enqueue(conn, messages) == 2500
+        statements = _counting_statements(conn)
+        assert enqueue(conn, messages) == 5000
+        assert statements == ["SELECT", "CREATE", "COPY", "COPY", "COPY", "INSERT", "TRUNCATE"]
+        del statements[:]
+        assert enqueue(conn, [alert("bulk:one-more")]) == 1
+        assert statements == ["SELECT", "COPY", "INSERT", "TRUNCATE"]
         conn.commit()
-    assert [s.split()[0] for s in statements] == ["SELECT", "INSERT", "INSERT", "INSERT"]
-    assert status_counts(clean) == {"pending": 2500}
+    assert status_counts(clean) == {"pending": 5001}
+    assert [r["dedupe_key"] for r in rows(clean)][:3] == ["bulk:0", "bulk:1", "bulk:2"]  # ids in the given order
+
+
+def test_enqueue_streams_a_generator_in_chunks_with_the_same_dedupe(clean):
+    """A generator is consumed once, in chunks; a key repeated across chunks is queued once
+    (the first message wins), keys already in the outbox are not counted as new."""
+    with psycopg.connect(clean) as conn:
+        assert enqueue(conn, [alert("stream:3", detail="queued before")]) == 1
+        conn.commit()
+
+    def stream():
+        for i in range(7):
+            yield alert(f"stream:{i}", detail=f"first {i}")
+        yield alert("stream:1", detail="a later duplicate")
+
+    with psycopg.connect(clean) as conn:
+        assert enqueue(conn, stream(), chunk_size=3) == 6
+        conn.commit()
+    stored = {r["dedupe_key"]: r["body_text"] for r in rows(clean)}
+    assert sorted(stored) == [f"stream:{i}" for i in range(7)]
+    assert "first 1" in stored["stream:1"] and "a later duplicate" not in stored["stream:1"]
+    assert "queued before" in stored["stream:3"]
+
+
+def test_a_bad_message_late_in_the_stream_inserts_nothing_and_the_transaction_goes_on(clean):
+    """The error comes after two chunks were COPY'd: nothing reaches the outbox, the staged
+    chunks are discarded, and the caller's transaction is still usable (its own rows commit)."""
+    def stream():
+        for i in range(5):
+            yield alert(f"late:{i}")
+        yield OutboxMessage("late:bad", "email", "platform", "a@b.c", "platform/health_alert", {"ok": True})
+
+    with psycopg.connect(clean) as conn:
+        with pytest.raises(Exception, match="check_name"):
+            enqueue(conn, stream(), chunk_size=2)
+        assert conn.execute("SELECT count(*) FROM pg_temp.outbox_enqueue_stage").fetchone()[0] == 0
+        assert enqueue(conn, [alert("after-the-error")]) == 1
+        conn.commit()
+    assert [r["dedupe_key"] for r in rows(clean)] == ["after-the-error"]
+
+
+def test_enqueue_on_an_autocommit_connection(clean):
+    """The temp table keeps its rows across the statements' own commits."""
+    with psycopg.connect(clean, autocommit=True) as conn:
+        assert enqueue(conn, (alert(f"auto:{i}") for i in range(5)), chunk_size=2) == 5
+    assert status_counts(clean) == {"pending": 5}
 
 
 def test_email_is_multipart_with_product_name_and_dedupe_headers(clean, sink):
@@ -260,3 +320,131 @@ def test_a_lease_that_expired_on_the_last_attempt_goes_dead(clean):
     report = deliver_pending(clean, smtp_sender(devenv.free_port()), None, max_attempts=5)
     assert report.dead_ids == (1,) and "lease expired" in report.dead_details[0]["error"]
     assert rows(clean)[0]["status"] == "dead"
+
+
+# -- the wire format, several connections, helper processes ------------------------------------
+
+def test_the_fast_wire_format_is_byte_for_byte_what_the_generator_writes():
+    """include/common/smtp.py `wire_bytes` against `as_bytes(policy=WIRE_POLICY)` on the same
+    message: multipart with and without inline images, a non-ASCII subject (an encoded
+    header), a text-only message, lines starting with a dot."""
+    from include.common.email import WIRE_POLICY, build_message, render_email
+    from include.common.messages import OutboxRow
+    from include.common.smtp import wire_bytes
+
+    image = inline_png("views-30d", sparkline_png([1, 3, 2]))
+    dotted = alert("wire:1", detail=".starts with a dot\n..and two")
+    report = report_with_chart("wire:2", image)
+    health = render_email(dotted.domain, dotted.template, dotted.context)
+    chart = render_email(report.domain, report.template, report.context)
+    rows = [
+        OutboxRow(1, "wire:1", "email", "platform", "ops@jobyard.local", health.subject, health.text, health.html,
+                  None, 0),
+        OutboxRow(2, "wire:2", "email", "videos", "ada@creators.test", chart.subject, chart.text, chart.html,
+                  inline_images_payload((image,), chart.html, "wire:2"), 0),
+        OutboxRow(3, "wire:ü:3", "email", "platform", "ops@jobyard.local", "Grüße — état ✓", health.text,
+                  health.html, None, 0),
+        OutboxRow(4, "wire:4", "email", "social", "ops@jobyard.local", "text only", ".a\r\nb\rc\n", None, None, 0),
+    ]
+    for row in rows:
+        msg = build_message(row, "jobyard@localhost")
+        fast = wire_bytes(msg)  # sets the boundaries the generator then reuses
+        assert fast == msg.as_bytes(policy=WIRE_POLICY), row.dedupe_key
+        assert b"\n" not in fast.replace(b"\r\n", b"")
+
+
+def test_several_connections_share_a_backlog_and_send_each_message_once(clean, sink):
+    _, control = sink
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert(f"pool:{i}", to=f"user{i}@example.com") for i in range(400)])
+        conn.commit()
+    report = deliver_pending(clean, smtp_sender(sink[0].smtp_port), None, batch_size=40, connections=4)
+    assert (report.sent, report.failed, report.dead) == (400, 0, 0)
+    assert report.connections > 1 and report.processes == 1  # a full claim opened another connection
+    assert keys_at_sink(control) == {f"pool:{i}": 1 for i in range(400)}
+    assert status_counts(clean) == {"sent": 400}
+
+
+def test_helper_processes_join_a_large_backlog(clean, sink):
+    _, control = sink
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert(f"helper:{i}", to=f"user{i}@example.com") for i in range(300)])
+        conn.commit()
+    report = deliver_pending(clean, smtp_sender(sink[0].smtp_port), None, batch_size=20, connections=2,
+                             processes=2, processes_from=300)
+    assert (report.sent, report.failed, report.dead) == (300, 0, 0)
+    assert report.processes == 2 and len(report.helper_peak_rss_mb) == 1
+    assert keys_at_sink(control) == {f"helper:{i}": 1 for i in range(300)}
+    small = deliver_pending(clean, smtp_sender(sink[0].smtp_port), None, processes=2, processes_from=300)
+    assert small.processes == 1  # nothing due: no helper started
+
+
+# -- recovery after an outage --------------------------------------------------------------------
+
+def test_after_an_smtp_outage_held_back_messages_go_on_the_first_sweep(clean, tmp_path):
+    port = devenv.free_port()  # SMTP is down
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert(f"outage:{i}", to=f"user{i}@example.com") for i in range(20)])
+        conn.commit()
+    report = deliver_pending(clean, smtp_sender(port), None)
+    assert (report.sent, report.failed) == (0, 20)
+    assert all(r["unreachable"] and r["status"] == "pending" for r in rows(clean))
+    assert deliver_pending(clean, smtp_sender(port), None).sent == 0  # still down: the probe fails, no attempt
+    assert {r["attempts"] for r in rows(clean)} == {1}
+
+    handle = start_in_thread(devenv.free_port(), port, tmp_path / "sandbox")  # SMTP is back; no time passes
+    try:
+        from sandbox.client import SandboxControl
+
+        receipt = deliver_notifications(clean, smtp_sender(port), None, [OWNER])  # the sweeper's use case
+        arrived = keys_at_sink(SandboxControl(handle.base_url))
+    finally:
+        handle.stop()
+    assert receipt["sent"] == 20 and receipt["backlog"]["pending"] == 0
+    assert arrived == {f"outage:{i}": 1 for i in range(20)}
+    assert all(r["status"] == "sent" and r["attempts"] == 2 and not r["unreachable"] for r in rows(clean))
+
+
+class ScriptedSender:
+    """Refuses (temporarily, 4xx: not unreachable) the recipients in `refuse`, and fails the ones
+    in `unreachable` as if the server could not be reached; sends the rest to `inner`."""
+
+    def __init__(self, inner, refuse=(), unreachable=()):
+        self.inner, self.refuse, self.unreachable = inner, set(refuse), set(unreachable)
+
+    def send(self, row):
+        from include.common.smtp import SmtpFailed
+
+        if row.recipient in self.refuse:
+            raise SmtpFailed("SMTP refused data: 451 try again later")
+        if row.recipient in self.unreachable:
+            raise SmtpFailed("cannot connect to SMTP", unreachable=True)  # not channel_down: the rest goes on
+        return self.inner.send(row)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_refused_messages_keep_their_backoff_when_the_server_answers(clean, sink):
+    _, control = sink
+    with psycopg.connect(clean) as conn:
+        enqueue(conn, [alert("mixed:held", to="held@example.com"), alert("mixed:refused", to="refused@example.com")])
+        conn.commit()
+    first = deliver_pending(clean, ScriptedSender(smtp_sender(sink[0].smtp_port), refuse={"refused@example.com"},
+                                                  unreachable={"held@example.com"}), None)
+    assert (first.sent, first.failed) == (0, 2)
+    held, refused = rows(clean)
+    assert held["unreachable"] and not refused["unreachable"]
+    with psycopg.connect(clean) as conn:  # a new message: its send shows the server answers
+        enqueue(conn, [alert("mixed:new", to="new@example.com")])
+        conn.commit()
+    # No probe (this sender has none): the first successful send on the channel lets the held one go.
+    second = deliver_pending(clean, ScriptedSender(smtp_sender(sink[0].smtp_port)), None, batch_size=1)
+    assert second.sent == 2
+    assert set(keys_at_sink(control)) == {"mixed:new", "mixed:held"}
+    by_key = {r["dedupe_key"]: r for r in rows(clean)}
+    assert by_key["mixed:refused"]["status"] == "pending" and by_key["mixed:refused"]["attempts"] == 1
+    with psycopg.connect(clean) as conn:
+        wait = conn.execute("SELECT next_attempt_at - now() FROM platform.outbox WHERE dedupe_key = 'mixed:refused'"
+                            ).fetchone()[0]
+    assert wait > timedelta(seconds=250)  # its 5-minute backoff stands

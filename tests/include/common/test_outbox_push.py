@@ -3,6 +3,8 @@ reason (and one owner alert), 429 -> retried after Retry-After, service-account 
 
 from __future__ import annotations
 
+import pickle
+import socket
 from datetime import timedelta
 
 import psycopg
@@ -17,7 +19,9 @@ from tests.include.common.conftest_outbox import (
     OWNER,
     rows,
     smtp_sender,
+    status_counts,
 )
+from tools import devenv
 
 # The fixtures this module uses (pytest finds them as module attributes).
 outbox_db, sink, clean = conftest_outbox.outbox_db, conftest_outbox.sink, conftest_outbox.clean
@@ -77,6 +81,8 @@ def test_429_is_retried_after_retry_after(clean, sink):
         wait = conn.execute("SELECT min(next_attempt_at - now()) FROM platform.outbox").fetchone()[0]
     assert wait > timedelta(seconds=100)  # Retry-After beat the 1 s backoff
     assert control.pushes() == []
+    assert not any(r["unreachable"] for r in rows(clean))  # throttled, not unreachable: no early retry ...
+    assert deliver_pending(clean, None, fcm(handle)).sent == 0  # ... although FCM answers again
     with psycopg.connect(clean, autocommit=True) as conn:
         conn.execute("UPDATE platform.outbox SET next_attempt_at = now()")
     assert deliver_pending(clean, None, fcm(handle)).sent == 2
@@ -129,3 +135,49 @@ def test_a_refusal_handler_gets_the_dead_tokens_and_its_rows_raise_no_alert(clea
     assert receipt["dead"] == 2 and receipt["refusals"] == {"deactivated": 1, "handled": 1}
     [mail] = control.emails(to=OWNER)  # about the unhandled one only
     assert "push:other" in mail["text"] and "push:gone" not in mail["text"]
+
+
+def test_pushes_over_several_connections_and_helper_processes_each_once(clean, sink):
+    handle, control = sink
+    enqueue_all(clean, [push(f"push:many:{i}", f"device-{i}") for i in range(300)])
+    report = deliver_pending(clean, None, fcm(handle), batch_size=25, connections=4, processes=2, processes_from=300)
+    assert (report.sent, report.failed, report.dead) == (300, 0, 0)
+    assert report.processes == 2 and report.connections > 2
+    tokens = [p["token"] for p in control.pushes()]
+    assert sorted(tokens) == sorted(f"device-{i}" for i in range(300))  # each once
+    assert status_counts(clean) == {"sent": 300}
+
+
+def test_after_an_fcm_outage_held_back_pushes_go_on_the_first_sweep(clean, sink):
+    handle, control = sink
+    enqueue_all(clean, [push("push:outage:1", "device-1"), push("push:outage:2", "device-2")])
+    down = FcmSender(f"http://127.0.0.1:{devenv.free_port()}", PROJECT, StaticToken("sandbox-token"), timeout=(2, 5))
+    report = deliver_pending(clean, None, down)
+    assert (report.sent, report.failed) == (0, 2) and "unreachable" in report.channels_down["push"]
+    assert all(r["unreachable"] and r["attempts"] == 1 for r in rows(clean))
+    assert deliver_pending(clean, None, down).sent == 0  # still unreachable: the probe fails, no attempt spent
+    again = deliver_pending(clean, None, fcm(handle))  # FCM answers: no waiting for the 5-minute backoff
+    assert again.sent == 2
+    assert sorted(p["token"] for p in control.pushes()) == ["device-1", "device-2"]
+    assert all(r["status"] == "sent" and r["attempts"] == 2 for r in rows(clean))
+
+
+def test_a_keep_alive_connection_the_server_closed_is_reopened_once(clean, sink):
+    handle, control = sink
+    sender = fcm(handle)
+    enqueue_all(clean, [push("push:ka:1", "device-1")])
+    sender.probe()  # opens the connection
+    sender._conn.sock.shutdown(socket.SHUT_RDWR)  # ... which the server (or a NAT) then closed
+    assert deliver_pending(clean, None, sender, connections=1).sent == 1
+    assert [p["token"] for p in control.pushes()] == ["device-1"]
+
+
+def test_senders_cross_to_a_helper_process_without_their_connections(sink):
+    handle, _ = sink
+    tokens = ServiceAccountToken({"client_email": "a@b.iam", "private_key": "x"}, token_uri=f"{handle.base_url}/t")
+    sender = FcmSender(handle.base_url, PROJECT, tokens)
+    twin = pickle.loads(pickle.dumps(sender.clone()))
+    assert twin.url == sender.url and twin._conn is None
+    assert twin.token_provider.token_uri == tokens.token_uri and twin.token_provider._token is None
+    mail = pickle.loads(pickle.dumps(smtp_sender(handle.smtp_port)))
+    assert (mail.host, mail.port, mail._smtp) == ("127.0.0.1", handle.smtp_port, None)
