@@ -88,10 +88,21 @@ def generate(dsn: str, accounts: int, campaigns: int, days: int) -> dict:
         # sorted build each instead of 18M index insertions and FK trigger calls).
         for statement in _DROP_KEYS:
             conn.execute(statement)
+        # Each day's rows carry their campaign's running totals (prior_*, migration 0011): the
+        # previous day's rows (kept in a temp table) plus their contribution, as the fetch
+        # merge computes them (the benchmark checks a sample against the merge's own SQL).
+        conn.execute("CREATE TEMP TABLE bench_prev (LIKE ads.campaign_daily_stats)")
+        columns = ", ".join(c for (c,) in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'bench_prev'::regclass AND attnum > 0 "
+            "AND NOT attisdropped ORDER BY attnum"))
         for d in range(days):
             day = first_day + timedelta(days=d)
             conn.execute(_STATS_OF_DAY, {"n": total, "c": campaigns, "day": day, "d": day.toordinal(),
                                          "spike": day == LAST_DAY})
+            conn.execute(f"INSERT INTO ads.campaign_daily_stats ({columns}) SELECT {columns} FROM bench_day")
+            conn.execute("DROP TABLE IF EXISTS bench_prev")
+            conn.execute("ALTER TABLE bench_day RENAME TO bench_prev")
+        conn.execute("DROP TABLE IF EXISTS bench_prev")
         conn.commit()
         loaded = time.perf_counter() - started
         for statement in _ADD_KEYS:
@@ -118,21 +129,32 @@ _DROP_KEYS = (
 _ADD_KEYS = (
     "SET maintenance_work_mem = '512MB'",
     "ALTER TABLE ads.campaign_daily_stats ADD PRIMARY KEY (account_id, campaign_id, day)",
-    "CREATE INDEX campaign_daily_stats_day_idx ON ads.campaign_daily_stats (day)",
+    "CREATE INDEX campaign_daily_stats_day_idx ON ads.campaign_daily_stats (day, account_id, campaign_id)",
     "ALTER TABLE ads.campaign_daily_stats ADD CONSTRAINT campaign_daily_stats_account_id_fkey "
     "FOREIGN KEY (account_id) REFERENCES ads.ad_accounts ON DELETE CASCADE",
 )
 
 
-# One day of every campaign. Spend: a base budget (tiny for every 10th campaign) x +-10 %;
-# CPA: its own 10..49 x +-5 %; ROAS 2..4 x +-5 %, none for every 7th campaign.
+# One day of every campaign (into the temp table bench_day, in the stats table's column order),
+# its running totals from the previous day's rows (bench_prev). Spend: a base budget (tiny for
+# every 10th campaign) x +-10 %; CPA: its own 10..49 x +-5 %; ROAS 2..4 x +-5 %, none for every
+# 7th campaign.
 _STATS_OF_DAY = """
-    INSERT INTO ads.campaign_daily_stats (account_id, campaign_id, day, spend, impressions, clicks, conversions,
-                                          revenue)
-    SELECT (c - 1) / %(c)s + 1, c, %(day)s, s.spend, (s.spend * 150)::bigint, (s.spend * 3)::bigint,
-           CASE WHEN %(spike)s AND c %% 997 = 0 THEN round(s.conversions / 10) ELSE s.conversions END,
+    CREATE TEMP TABLE bench_day AS
+    SELECT (c - 1) / %(c)s + 1 AS account_id, c AS campaign_id, %(day)s::date AS day, s.spend,
+           (s.spend * 150)::bigint AS impressions, (s.spend * 3)::bigint AS clicks,
+           CASE WHEN %(spike)s AND c %% 997 = 0 THEN round(s.conversions / 10) ELSE s.conversions END AS conversions,
            CASE WHEN c %% 7 = 0 THEN NULL
                 ELSE round(s.spend * (2 + c %% 3) * (1 + 0.05 * sin(c * 0.23 + %(d)s * 0.7))::numeric, 2) END
+               AS revenue,
+           now() AS fetched_at,
+           coalesce(p.prior_days + 1, 0) AS prior_days, coalesce(p.prior_spend + p.spend, 0) AS prior_spend,
+           coalesce(p.prior_cpa_days + (v.cpa IS NOT NULL)::int, 0) AS prior_cpa_days,
+           coalesce(p.prior_cpa_sum + coalesce(v.cpa, 0), 0) AS prior_cpa_sum,
+           coalesce(p.prior_cpa_sq + coalesce(v.cpa * v.cpa, 0), 0) AS prior_cpa_sq,
+           coalesce(p.prior_roas_days + (v.roas IS NOT NULL)::int, 0) AS prior_roas_days,
+           coalesce(p.prior_roas_sum + coalesce(v.roas, 0), 0) AS prior_roas_sum,
+           coalesce(p.prior_roas_sq + coalesce(v.roas * v.roas, 0), 0) AS prior_roas_sq
       FROM generate_series(1, %(n)s::bigint) c
      CROSS JOIN LATERAL (
          SELECT round((CASE WHEN c %% 10 = 0 THEN 2 + (c * 7919) %% 1000 / 100.0 ELSE 60 + (c * 7919) %% 1000 END
@@ -143,7 +165,26 @@ _STATS_OF_DAY = """
                 round(b.spend / ((10 + (c * 104729) %% 40) * (1 + 0.05 * sin(c * 0.11 + %(d)s * 2.1)))::numeric)
                     AS conversions
      ) s
+      LEFT JOIN bench_prev p ON p.campaign_id = c
+     CROSS JOIN LATERAL (
+         SELECT CASE WHEN p.conversions > 0 THEN round(p.spend / p.conversions, 6) END AS cpa,
+                CASE WHEN p.revenue IS NOT NULL AND p.spend > 0 THEN round(p.revenue / p.spend, 6) END AS roas
+     ) v
 """
+
+
+def check_priors(dsn: str, accounts: int, sample: int = 20) -> list[str]:
+    """The generated running totals of a sample of accounts are what the fetch's own SQL
+    (`refresh_priors`) computes: it finds nothing to rewrite."""
+    from include.ads.repository.fetch import refresh_priors
+
+    step = max(1, accounts // sample)
+    ids = list(range(1, accounts + 1, step))
+    with psycopg.connect(dsn) as conn:
+        wrong = refresh_priors(conn, ids)
+        conn.rollback()
+    say(f"running totals of {len(ids)} sampled accounts checked: {wrong} rows differ")
+    return [f"generated running totals differ from refresh_priors on {wrong} rows"] if wrong else []
 
 
 # -- 1. anomaly detection ------------------------------------------------------------------------
@@ -311,6 +352,7 @@ def run() -> dict:
     failures: list[str] = []
     with bench_database() as dsn:
         data = generate(dsn, accounts, campaigns, days)
+        failures.extend(check_priors(dsn, accounts))
         detection = run_detection(dsn)
         total = accounts * campaigns
         # The loop on a sample of whole accounts spread over the ids (about ADS_BENCH_LOOP_SAMPLE campaigns).

@@ -7,67 +7,101 @@ before its stats); stats rows of an unknown campaign id are not scored."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
 
 MAD_SCALE = 1.4826  # MAD x this estimates the standard deviation of a normal series
+# The running totals sum each metric rounded to 6 places: the scored (float) values differ by
+# at most 5e-7 from those, and their median by as much: the bounds allow twice that.
+VALUE_SLACK = 1e-6
 
 
 def account_id_bounds(conn: psycopg.Connection, first: date, last: date) -> tuple[int, int] | None:
-    """(lowest, highest) id of the accounts with stats on a day of [first, last], or None."""
-    row = conn.execute("SELECT min(account_id), max(account_id) FROM ads.campaign_daily_stats "
-                       "WHERE day >= %s AND day <= %s", (first, last)).fetchone()
+    """(lowest, highest) id of the accounts with stats on a day of [first, last], or None
+    (per day the first and last entry of the day index: no scan of the days' rows)."""
+    row = conn.execute("""SELECT min(b.lo), max(b.hi)
+                            FROM generate_series(%s::date, %s::date, interval '1 day') d
+                           CROSS JOIN LATERAL (SELECT min(s.account_id) AS lo, max(s.account_id) AS hi
+                                                 FROM ads.campaign_daily_stats s WHERE s.day = d::date) b""",
+                       (first, last)).fetchone()
     return None if row[0] is None else (row[0], row[1])
 
 
-# Daily values per campaign: CPA only where there were conversions, ROAS only where the
-# platform reported revenue and something was spent (NULL revenue is "no value", not 0).
-# One pass of plain aggregates over every evaluated campaign-day's baseline days [day - N,
-# day - 1] (history, mean spend, the minimum CPA and maximum ROAS); then the exact pruning
-# below leaves the few campaign-days that could reach the threshold, and only those get their
-# median and MAD (`percentile_cont`) from their campaign's baseline rows, read by primary key.
+# One pass over the evaluated days' rows of the account range, with no baseline row read:
+# every stats row carries the running totals of its campaign's rows before its day (`prior_*`,
+# migration 0011, kept by the fetch merge), so the baseline [day - N, day - 1] of a
+# campaign-day is its row's totals minus those of the campaign's first row on or after day - N
+# (its row of day - N when the campaign has one: one contiguous index range per day of the
+# account range; else one probe). That gives exactly the baseline's rows, mean spend and
+# number of CPA and ROAS values (the gates), and the mean and standard deviation of each
+# metric's (6-place) values. Then an exact pruning: only campaign-days that could alert get
+# their median and MAD (`percentile_cont`) from their campaign's baseline rows, read by
+# primary key.
 _DETECT = """
-    WITH observed AS (  -- the evaluated campaign-days that spent at least min_spend: per campaign of
-                        -- the range one primary-key lookup (a day-index scan would read every
-                        -- account's rows of the day in every batch)
+    WITH observed AS MATERIALIZED (  -- the evaluated campaign-days of known campaigns that spent min_spend
         SELECT s.account_id, s.campaign_id, s.day,
                s.spend::float8 / nullif(s.conversions::float8, 0) AS cpa,
-               s.revenue::float8 / nullif(s.spend::float8, 0) AS roas
-          FROM ads.campaigns c
-          JOIN ads.campaign_daily_stats s ON s.account_id = c.account_id AND s.campaign_id = c.id
-                                         AND s.day >= %(first)s AND s.day <= %(last)s
-         WHERE c.account_id >= %(lo)s AND c.account_id < %(hi)s AND s.spend >= %(min_spend)s
+               s.revenue::float8 / nullif(s.spend::float8, 0) AS roas,
+               s.prior_days, s.prior_spend, s.prior_cpa_days, s.prior_cpa_sum, s.prior_cpa_sq,
+               s.prior_roas_days, s.prior_roas_sum, s.prior_roas_sq
+          FROM ads.campaign_daily_stats s
+          JOIN ads.campaigns c ON c.id = s.campaign_id AND c.account_id = s.account_id
+         WHERE s.day = ANY(%(days)s::date[]) AND s.account_id >= %(lo)s AND s.account_id < %(hi)s
+           AND s.spend >= %(min_spend)s
     ),
-    baselines AS (  -- per observed campaign-day, plain aggregates of its baseline days, read by
-                    -- primary key (one index range of N rows each; NUMERIC is cheaper here than
-                    -- float8 conversions of every row)
-        SELECT o.*, b.*
+    window_starts AS MATERIALIZED (  -- the rows N days before them (the first day of each baseline)
+        SELECT s.account_id, s.campaign_id, s.day + %(baseline_days)s AS day,
+               s.prior_days, s.prior_spend, s.prior_cpa_days, s.prior_cpa_sum, s.prior_cpa_sq,
+               s.prior_roas_days, s.prior_roas_sum, s.prior_roas_sq
+          FROM ads.campaign_daily_stats s
+         WHERE s.day = ANY(%(start_days)s::date[]) AND s.account_id >= %(lo)s AND s.account_id < %(hi)s
+    ),
+    baselines AS (  -- per observed campaign-day, its baseline's totals
+        SELECT o.account_id, o.campaign_id, o.day, o.cpa, o.roas,
+               o.prior_days - b.prior_days AS days,
+               o.prior_spend - b.prior_spend AS spend,
+               o.prior_cpa_days - b.prior_cpa_days AS cpa_days,
+               o.prior_cpa_sum - b.prior_cpa_sum AS cpa_sum,
+               o.prior_cpa_sq - b.prior_cpa_sq AS cpa_sq,
+               o.prior_roas_days - b.prior_roas_days AS roas_days,
+               o.prior_roas_sum - b.prior_roas_sum AS roas_sum,
+               o.prior_roas_sq - b.prior_roas_sq AS roas_sq
           FROM observed o
-         CROSS JOIN LATERAL (
-             SELECT avg(s.spend) AS baseline_spend,
-                    count(*) FILTER (WHERE s.conversions > 0) AS cpa_days,
-                    min(s.spend / nullif(s.conversions, 0))::float8 AS cpa_min,
-                    count(s.revenue) FILTER (WHERE s.spend > 0) AS roas_days,
-                    max(s.revenue / nullif(s.spend, 0))::float8 AS roas_max
-               FROM ads.campaign_daily_stats s
-              WHERE s.account_id = o.account_id AND s.campaign_id = o.campaign_id
-                AND s.day >= o.day - %(baseline_days)s AND s.day < o.day
+          LEFT JOIN window_starts w ON w.account_id = o.account_id AND w.campaign_id = o.campaign_id
+                                   AND w.day = o.day
+         CROSS JOIN LATERAL (  -- no row on day - N (a gap, a young campaign): the first one after it
+             SELECT w.prior_days, w.prior_spend, w.prior_cpa_days, w.prior_cpa_sum, w.prior_cpa_sq,
+                    w.prior_roas_days, w.prior_roas_sum, w.prior_roas_sq
+              WHERE w.day IS NOT NULL
+             UNION ALL
+             (SELECT t.prior_days, t.prior_spend, t.prior_cpa_days, t.prior_cpa_sum, t.prior_cpa_sq,
+                     t.prior_roas_days, t.prior_roas_sum, t.prior_roas_sq
+                FROM ads.campaign_daily_stats t
+               WHERE w.day IS NULL AND t.account_id = o.account_id AND t.campaign_id = o.campaign_id
+                 AND t.day >= o.day - %(baseline_days)s
+               ORDER BY t.day LIMIT 1)
          ) b
     ),
     candidates AS (  -- one row per campaign-day and metric with enough spend and history: scored
-        SELECT b.account_id, b.campaign_id, b.day, m.metric, m.x, m.bound
+        SELECT b.account_id, b.campaign_id, b.day, m.metric, m.x, m.n,
+               m.total / m.n AS mean,
+               sqrt(greatest((m.n * m.squares - m.total * m.total)::float8, 0)) / m.n AS sd
           FROM baselines b
-         CROSS JOIN LATERAL (VALUES ('cpa', b.cpa, b.cpa_min, b.cpa_days),
-                                    ('roas', b.roas, b.roas_max, b.roas_days)) AS m(metric, x, bound, days)
-         WHERE b.baseline_spend >= %(min_spend)s AND m.x IS NOT NULL AND m.days >= %(min_history)s
+         CROSS JOIN LATERAL (VALUES ('cpa', b.cpa, b.cpa_days, b.cpa_sum, b.cpa_sq),
+                                    ('roas', b.roas, b.roas_days, b.roas_sum, b.roas_sq))
+               AS m(metric, x, n, total, squares)
+         WHERE b.days > 0 AND b.spend >= %(min_spend)s::numeric * b.days
+           AND m.x IS NOT NULL AND m.n >= %(min_history)s
     ),
     -- Exact pruning before any median: the MAD is floored at mad_floor x median, so an alert
-    -- needs |x - median| >= reach x median (reach = threshold x 1.4826 x mad_floor). A CPA
-    -- spike then has x >= (1 + reach) x median >= (1 + reach) x the baseline's minimum, a ROAS
-    -- drop x <= (1 - reach) x median <= (1 - reach) x its maximum. Only the few campaign-days
-    -- that pass (a tiny slack against rounding) get their median and MAD computed.
+    -- needs |x - median| >= reach x median (reach = threshold x 1.4826 x mad_floor): a CPA
+    -- spike x >= (1 + reach) x median, a ROAS drop x <= (1 - reach) x median. Any median lies
+    -- within one (population) standard deviation of the mean, and the 6-place values the
+    -- totals sum differ from the scored ones by < 1e-6: so the median is at least
+    -- mean - sd - slack and at most mean + sd + slack. Only the campaign-days that pass (a tiny
+    -- relative slack against float rounding too) get their median and MAD computed.
     suspects AS (
         SELECT c.*,
                (SELECT array_agg(v.v) FROM ads.campaign_daily_stats t  -- by its primary key: one campaign
@@ -78,8 +112,8 @@ _DETECT = """
                    AND t.day >= c.day - %(baseline_days)s AND t.day < c.day AND v.v IS NOT NULL) AS vals
           FROM candidates c
          WHERE CASE c.metric
-                   WHEN 'cpa' THEN c.x >= (1 + %(reach)s) * c.bound * (1 - 1e-9)
-                   ELSE c.x <= (1 - %(reach)s) * c.bound * (1 + 1e-9) END
+                   WHEN 'cpa' THEN c.x >= (1 + %(reach)s) * (c.mean::float8 - c.sd - %(slack)s) * (1 - 1e-9)
+                   ELSE %(reach)s >= 1 OR c.x <= (1 - %(reach)s) * (c.mean::float8 + c.sd + %(slack)s) * (1 + 1e-9) END
     ),
     medians AS (
         SELECT s.*, med.median
@@ -138,7 +172,10 @@ def detect_range(conn: psycopg.Connection, lo: int, hi: int, *, first: date, las
     currency, external_account_id, campaign_name, external_campaign_id, user_id, email,
     user_name, user_active}, ...]}."""
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_DETECT, {"lo": lo, "hi": hi, "first": first, "last": last, "baseline_days": baseline_days,
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        cur.execute(_DETECT, {"lo": lo, "hi": hi, "days": days,
+                              "start_days": [d - timedelta(days=baseline_days) for d in days],
+                              "baseline_days": baseline_days, "slack": VALUE_SLACK,
                               "min_history": min_history, "min_spend": min_spend, "threshold": threshold,
                               "mad_floor": mad_floor, "mad_scale": MAD_SCALE,
                               "reach": threshold * MAD_SCALE * mad_floor})

@@ -71,9 +71,57 @@ def stage_rows(conn: psycopg.Connection, rows: Iterable[StageRow]) -> int:
     return count
 
 
+# A row's contribution to the running totals (`prior_*`, migration 0011): one row, its spend,
+# and per metric the value rounded to 6 places (exact, so totals recomputed from any point
+# are the same) and its square. CPA where there were conversions, ROAS where revenue was
+# reported and something was spent, as the detector scores them.
+def _values(alias: str) -> str:
+    return (f"SELECT CASE WHEN {alias}.conversions > 0 THEN round({alias}.spend / {alias}.conversions, 6) END AS cpa, "
+            f"CASE WHEN {alias}.revenue IS NOT NULL AND {alias}.spend > 0 "
+            f"THEN round({alias}.revenue / {alias}.spend, 6) END AS roas")
+
+
+PRIORS = ("prior_days", "prior_spend", "prior_cpa_days", "prior_cpa_sum", "prior_cpa_sq", "prior_roas_days",
+          "prior_roas_sum", "prior_roas_sq")
+
+_CONTRIBUTIONS = ("1", "r.spend", "(v.cpa IS NOT NULL)::int", "coalesce(v.cpa, 0)", "coalesce(v.cpa * v.cpa, 0)",
+                  "(v.roas IS NOT NULL)::int", "coalesce(v.roas, 0)", "coalesce(v.roas * v.roas, 0)")
+
+
+def _totals(from_stored: bool) -> str:
+    """Each `timeline` row (account_id, campaign_id, day, the figures, old_<prior>...) with its
+    running totals (n_days, n_spend, ...): the contributions of the campaign's timeline rows
+    before it. When `from_stored`, a campaign's first timeline row can be a stored row
+    (`is_base`: the last one before the merged days) whose totals are right and stay; the rows
+    after it add them. Else every campaign's timeline starts at its first row (totals 0)."""
+    def total(prior: str, contribution: str, name: str) -> str:
+        if not from_stored:
+            return f"coalesce(sum({contribution}) OVER w, 0) AS {name}"
+        return (f"coalesce(sum({contribution} + CASE WHEN r.is_base THEN r.old_{prior} ELSE 0 END) OVER w, "
+                f"r.old_{prior}, 0) AS {name}")
+    totals = ",\n           ".join(total(p, c, n) for p, c, n in zip(PRIORS, _CONTRIBUTIONS, _NEW_PRIORS, strict=True))
+    return f"""
+    SELECT r.*,
+           {totals}
+      FROM timeline r
+     CROSS JOIN LATERAL ({_values("r")}) v
+    WINDOW w AS (PARTITION BY r.account_id, r.campaign_id ORDER BY r.day
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"""
+
+
+_NEW_PRIORS = ("n_days", "n_spend", "n_cpa_days", "n_cpa_sum", "n_cpa_sq", "n_roas_days", "n_roas_sum", "n_roas_sq")
+
+
 def merge_stage(conn: psycopg.Connection, account_id: int) -> dict[str, int]:
     """Upsert the staged campaigns and stats of one account; {campaigns_created,
-    campaigns_renamed, inserted, updated}. Staged (campaign, day) keys must be unique."""
+    campaigns_renamed, inserted, updated} (`updated`: stored rows whose figures changed).
+    Staged (campaign, day) keys must be unique.
+
+    Each campaign's rows from its first staged day on are recomputed: the staged figures over
+    the stored ones, and every row's running totals (`prior_*`) from the last stored row
+    before that day; only rows that are new or differ in a figure or a total are written (a
+    rerun of an unchanged range writes nothing, a restated day rewrites it and the totals of
+    the campaign's later rows)."""
     created, renamed = conn.execute(f"""
         WITH names AS (
             SELECT DISTINCT ON (external_campaign_id) external_campaign_id, name
@@ -87,21 +135,74 @@ def merge_stage(conn: psycopg.Connection, account_id: int) -> dict[str, int]:
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged
         """, {"account": account_id}).fetchone()
     cols = ", ".join(STAT_COLUMNS)
-    changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in STAT_COLUMNS)
-    current = ", ".join(f"t.{c}" for c in STAT_COLUMNS)
-    new = ", ".join(f"EXCLUDED.{c}" for c in STAT_COLUMNS)
+    figures_old = ", ".join(f"t.{c}" for c in STAT_COLUMNS)
+    figures_new = ", ".join(f"n.{c}" for c in STAT_COLUMNS)
     inserted, updated = conn.execute(f"""
-        WITH merged AS (
-            INSERT INTO ads.campaign_daily_stats AS t (account_id, campaign_id, day, {cols})
-            SELECT %(account)s, c.id, s.day, {", ".join(f"s.{c}" for c in STAT_COLUMNS)}
+        WITH staged AS MATERIALIZED (
+            SELECT %(account)s::bigint AS account_id, c.id AS campaign_id, s.day,
+                   {", ".join(f"s.{c}" for c in STAT_COLUMNS)}
               FROM {STAGE} s
-              JOIN ads.campaigns c ON c.account_id = %(account)s AND c.external_campaign_id = s.external_campaign_id
-            ON CONFLICT (account_id, campaign_id, day) DO UPDATE SET {changed}, fetched_at = now()
-             WHERE ({current}) IS DISTINCT FROM ({new})
-            RETURNING (xmax = 0) AS inserted)
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged
+              JOIN ads.campaigns c ON c.account_id = %(account)s AND c.external_campaign_id = s.external_campaign_id),
+        firsts AS MATERIALIZED (  -- per campaign the first staged day, and the last stored day before it
+            SELECT f.campaign_id, coalesce(
+                       (SELECT max(p.day) FROM ads.campaign_daily_stats p
+                         WHERE p.account_id = %(account)s AND p.campaign_id = f.campaign_id AND p.day < f.from_day),
+                       f.from_day) AS from_day
+              FROM (SELECT campaign_id, min(day) AS from_day FROM staged GROUP BY campaign_id) f),
+        stored AS (
+            SELECT t.*, t.day = f.from_day AS is_base FROM firsts f
+              JOIN ads.campaign_daily_stats t ON t.account_id = %(account)s AND t.campaign_id = f.campaign_id
+                                             AND t.day >= f.from_day),
+        timeline AS (  -- each campaign's rows from the last stored one before its staged days, staged figures first
+            SELECT coalesce(n.account_id, t.account_id) AS account_id, coalesce(n.campaign_id, t.campaign_id)
+                       AS campaign_id, coalesce(n.day, t.day) AS day,
+                   {", ".join(f"CASE WHEN n.day IS NULL THEN t.{c} ELSE n.{c} END AS {c}" for c in STAT_COLUMNS)},
+                   t.day IS NULL AS is_new, coalesce(t.is_base AND n.day IS NULL, false) AS is_base,
+                   n.day IS NOT NULL AND t.day IS NOT NULL AND ({figures_old}) IS DISTINCT FROM ({figures_new})
+                       AS is_changed,
+                   {", ".join(f"t.{p} AS old_{p}" for p in PRIORS)}
+              FROM staged n
+              FULL JOIN stored t ON t.campaign_id = n.campaign_id AND t.day = n.day),
+        totals AS MATERIALIZED ({_totals(from_stored=True)}),
+        inserted AS (  -- new keys: a plain insert (one writer per account: no conflict to arbitrate)
+            INSERT INTO ads.campaign_daily_stats (account_id, campaign_id, day, {cols}, {", ".join(PRIORS)})
+            SELECT account_id, campaign_id, day, {cols}, {", ".join(_NEW_PRIORS)} FROM totals WHERE is_new
+            RETURNING 1),
+        updated AS (  -- stored rows whose figures or running totals differ
+            UPDATE ads.campaign_daily_stats t
+               SET {", ".join(f"{c} = n.{c}" for c in STAT_COLUMNS)},
+                   {", ".join(f"{p} = n.{q}" for p, q in zip(PRIORS, _NEW_PRIORS, strict=True))},
+                   fetched_at = CASE WHEN n.is_changed THEN now() ELSE t.fetched_at END
+              FROM totals n
+             WHERE NOT n.is_new
+               AND (n.is_changed OR ({", ".join(f"n.old_{p}" for p in PRIORS)})
+                                    IS DISTINCT FROM ({", ".join(f"n.{q}" for q in _NEW_PRIORS)}))
+               AND t.account_id = %(account)s AND t.campaign_id = n.campaign_id AND t.day = n.day
+            RETURNING 1)
+        SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed) FROM totals
         """, {"account": account_id}).fetchone()
     return {"campaigns_created": created, "campaigns_renamed": renamed, "inserted": inserted, "updated": updated}
+
+
+def refresh_priors(conn: psycopg.Connection, account_ids: Sequence[int]) -> int:
+    """Recompute the running totals (`prior_*`) of every stats row of these accounts, for a
+    writer that changed rows other than through `merge_stage` (a manual correction, a
+    delete); writes only the rows whose totals differ, returns how many (no commit)."""
+    written = conn.execute(f"""
+        WITH timeline AS (
+            SELECT s.*, {", ".join(f"s.{p} AS old_{p}" for p in PRIORS)}
+              FROM ads.campaign_daily_stats s WHERE s.account_id = ANY(%(accounts)s)),
+        totals AS ({_totals(from_stored=False)}),
+        written AS (
+            UPDATE ads.campaign_daily_stats t
+               SET {", ".join(f"{p} = n.{q}" for p, q in zip(PRIORS, _NEW_PRIORS, strict=True))}
+              FROM totals n
+             WHERE t.account_id = n.account_id AND t.campaign_id = n.campaign_id AND t.day = n.day
+               AND ({", ".join(f"n.old_{p}" for p in PRIORS)})
+                   IS DISTINCT FROM ({", ".join(f"n.{q}" for q in _NEW_PRIORS)})
+            RETURNING 1)
+        SELECT count(*) FROM written""", {"accounts": list(account_ids)}).fetchone()[0]
+    return written
 
 
 def store_stats(conn: psycopg.Connection, account_id: int, rows: Sequence[StageRow]) -> dict[str, int]:
@@ -113,6 +214,9 @@ def store_stats(conn: psycopg.Connection, account_id: int, rows: Sequence[StageR
         raise ValueError(f"account {account_id}: the platform answered a campaign-day twice: {repeated}")
     if not rows:
         return {"campaigns_created": 0, "campaigns_renamed": 0, "inserted": 0, "updated": 0}
+    # The commit of this batch does not wait for the WAL flush: a server crash can lose only
+    # the last fraction of a second of batches, and the failed run refetches them.
+    conn.execute("SET LOCAL synchronous_commit = off")
     create_stage(conn)
     stage_rows(conn, rows)
     return merge_stage(conn, account_id)

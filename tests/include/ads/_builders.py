@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import psycopg
 
+from include.ads.repository.fetch import refresh_priors
+
 
 def user(conn: psycopg.Connection, *, active: bool = True, opt_out: bool = False, name: str = "Ada") -> tuple[int, str]:
     email = f"{name.lower()}_{uuid.uuid4().hex[:10]}@ads.test"
@@ -32,7 +34,9 @@ def campaign(conn: psycopg.Connection, account_id: int, name: str = "Always On")
 
 def stats(conn: psycopg.Connection, account_id: int, campaign_id: int, last_day: date,
           rows: Sequence[tuple[Decimal | float, Decimal | float, Decimal | float | None]]) -> None:
-    """(spend, conversions, revenue) per day, the last one on `last_day`."""
+    """(spend, conversions, revenue) per day, the last one on `last_day`; written as a writer
+    other than the fetch merge must: rows, then `refresh_priors` (the running totals the
+    anomaly detector reads)."""
     first = last_day - timedelta(days=len(rows) - 1)
     with conn.cursor() as cur:
         cur.executemany(
@@ -40,3 +44,4 @@ def stats(conn: psycopg.Connection, account_id: int, campaign_id: int, last_day:
             "conversions, revenue) VALUES (%s, %s, %s, %s, 1000, 10, %s, %s)",
             [(account_id, campaign_id, first + timedelta(days=i), Decimal(str(s)), Decimal(str(c)),
               None if r is None else Decimal(str(r))) for i, (s, c, r) in enumerate(rows)])
+    refresh_priors(conn, [account_id])

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from include.ads.anomalies import detect_anomalies, evaluated_days
+from include.ads.repository.fetch import refresh_priors
 from tests.include.ads import _builders as build
 
 TODAY = date(2026, 6, 10)
@@ -61,6 +62,7 @@ def series(ads_db) -> dict:
         add("idle_spike", rows_idle := [normal(i) for i in range(DAYS)], idle_acct)
         conn.execute("UPDATE ads.campaign_daily_stats SET conversions = 1 WHERE campaign_id = %s AND day = %s",
                      (cases["idle_spike"], YESTERDAY))
+        refresh_priors(conn, [idle_acct])
         assert rows_idle
     return {"cases": cases, "email": email, "account": acct, "idle_account": idle_acct}
 

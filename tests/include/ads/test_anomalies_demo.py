@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from include.ads.anomalies import detect_anomalies
+from include.ads.repository.fetch import refresh_priors
 from include.demo import ads_data
 from tests.include.ads import _builders as build
 
@@ -45,6 +46,7 @@ def demo(ads_db) -> dict:
                 "conversions, revenue) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        refresh_priors(conn, sorted({r[0] for r in rows}))  # a writer besides the fetch merge
     planted = {(*ids[(p.platform, p.account_id, p.campaign_id)], p.metric, p.day)
                for p in ads_data.planted_anomalies(TODAY)}
     return {"planted": planted, "rows": len(rows)}

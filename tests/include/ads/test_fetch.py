@@ -14,6 +14,7 @@ import pytest
 from include.ads.fetch import AccountsFailed, AccountsInterrupted, fetch_platform
 from include.ads.google_ads_client import GoogleAdsClient
 from include.ads.meta_client import MetaClient
+from include.ads.repository.fetch import refresh_priors, store_stats
 from include.ads.tiktok_client import TikTokClient
 from include.common.crypto import TokenCipher, generate_key
 from include.common.time_budget import SoftTimeLimitExceeded, TimeBudget
@@ -167,3 +168,62 @@ def test_failure_classes_through_the_error_policy():
     assert ERROR_POLICY.evaluate(AccountsFailed(receipt), 1, 4).action == RetryAction.FAIL
     assert ERROR_POLICY.evaluate(AccountsInterrupted(receipt), 1, 4).action == RetryAction.RETRY
     assert ERROR_POLICY.evaluate(SoftTimeLimitExceeded(1, 3, {}), 1, 4).action == RetryAction.RETRY
+
+
+def _day_rows(campaign: str, first: date, figures: list[tuple]) -> list[tuple]:
+    """(spend, conversions, revenue) per day from `first` as store_stats rows of `campaign`."""
+    return [(campaign, f"Campaign {campaign}", date.fromordinal(first.toordinal() + i), Decimal(str(s)), 100, 10,
+             Decimal(str(c)), None if r is None else Decimal(str(r))) for i, (s, c, r) in enumerate(figures)]
+
+
+def _priors(conn, account_id: int, campaign: str) -> list[tuple]:
+    return conn.execute("""SELECT s.day, s.prior_days, s.prior_spend, s.prior_cpa_days, s.prior_cpa_sum,
+                                  s.prior_roas_days, s.prior_roas_sum, s.prior_roas_sq, s.xmin::text
+                             FROM ads.campaign_daily_stats s JOIN ads.campaigns c ON c.id = s.campaign_id
+                            WHERE s.account_id = %s AND c.external_campaign_id = %s ORDER BY s.day""",
+                        (account_id, campaign)).fetchall()
+
+
+def test_the_merge_keeps_each_rows_running_totals_through_restatements_and_backfills(conn, cipher):
+    """The detector reads each row's totals of its campaign's earlier rows (prior_*): the merge
+    keeps them equal to a recomputation from scratch whatever order days arrive in, and a
+    rerun rewrites nothing."""
+    account_id = add_account(conn, cipher, "meta", "act_101000000000009", "system-a")
+    d = date(2026, 3, 10)
+    first = store_stats(conn, account_id, _day_rows("11", d, [(10, 2, 30), (20, 0, None), (30, 3, 60)])
+                        + _day_rows("12", d, [(5, 1, 5)]))
+    assert (first["inserted"], first["updated"]) == (4, 0)
+    rows = _priors(conn, account_id, "11")
+    # day 1: nothing before; day 2: one row (spend 10, CPA 5, ROAS 3); day 3: + spend 20, no CPA, no ROAS
+    assert [r[1:8] for r in rows] == [
+        (0, 0, 0, 0, 0, 0, 0),
+        (1, Decimal(10), 1, Decimal(5), 1, Decimal(3), Decimal(9)),
+        (2, Decimal(30), 1, Decimal(5), 1, Decimal(3), Decimal(9))]
+    conn.commit()
+    # A restated middle day: it and the later row are rewritten, the earlier one is not.
+    restated = store_stats(conn, account_id, _day_rows("11", d.replace(day=11), [(40, 4, 80)]))
+    assert (restated["inserted"], restated["updated"]) == (0, 1)
+    after = _priors(conn, account_id, "11")
+    assert after[0][8] == rows[0][8] and after[1][8] != rows[1][8] and after[2][8] != rows[2][8]
+    assert after[2][1:8] == (2, Decimal(50), 2, Decimal(15), 2, Decimal(5), Decimal(13))
+    # Earlier days arriving later (a backfill), a new day after a gap, and a new campaign.
+    back = store_stats(conn, account_id, _day_rows("11", d.replace(day=7), [(8, 2, 16), (9, 3, None)])
+                       + _day_rows("11", d.replace(day=20), [(12, 1, 24)]) + _day_rows("13", d, [(7, 7, 7)]))
+    assert (back["inserted"], back["updated"]) == (4, 0)
+    assert [r[1] for r in _priors(conn, account_id, "11")] == [0, 1, 2, 3, 4, 5]
+    conn.commit()
+    assert refresh_priors(conn, [account_id]) == 0  # what the merge left is what a recomputation gives
+    before = {c: _priors(conn, account_id, c) for c in ("11", "12", "13")}
+    again = store_stats(conn, account_id, _day_rows("11", d.replace(day=7), [(8, 2, 16), (9, 3, None)]))
+    assert (again["inserted"], again["updated"]) == (0, 0)
+    assert {c: _priors(conn, account_id, c) for c in ("11", "12", "13")} == before  # no row rewritten
+
+
+def test_refresh_priors_repairs_rows_written_around_the_merge(conn, cipher):
+    account_id = add_account(conn, cipher, "meta", "act_101000000000009", "system-a")
+    d = date(2026, 3, 10)
+    store_stats(conn, account_id, _day_rows("11", d, [(10, 2, 30), (20, 4, 40), (30, 3, 60)]))
+    conn.execute("UPDATE ads.campaign_daily_stats SET spend = 100 WHERE account_id = %s AND day = %s", (account_id, d))
+    assert refresh_priors(conn, [account_id]) == 2  # the two later rows' totals
+    assert [r[2] for r in _priors(conn, account_id, "11")] == [Decimal(0), Decimal(100), Decimal(120)]
+    assert refresh_priors(conn, [account_id]) == 0
