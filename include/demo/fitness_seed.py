@@ -14,6 +14,8 @@ but the exercises and challenges is multiplied by the scale.
 Everything is generate_series SQL with hash-derived values (`hashint8extended`), no Python
 loop over rows and no random(): the same scale and day give the same rows, and seeding
 again replaces the fitness tables (TRUNCATE ... RESTART IDENTITY) instead of adding to them.
+The workouts' rollups (per-user totals, hourly counts: migration 0010) are recounted once
+after the bulk load, with their insert triggers off during it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ OLD_UPLOADS_PER_SCALE, FRESH_UPLOADS_PER_SCALE = 6, 2
 INVALID_TOKEN_EVERY = 250  # users
 TABLES = ("users", "devices", "exercises", "workouts", "workout_exercises", "challenges", "challenge_participants",
           "leaderboard_entries", "temporary_uploads", "cached_stats", "trending_workouts", "trending_exercises",
-          "reminder_log")
+          "reminder_log", "user_workout_totals", "workout_type_hourly", "exercise_hourly")
+# The workouts' rollup triggers (migration 0010): off during the bulk load, which then
+# recounts the rollups once, set-based (fitness.rebuild_workout_rollups()).
+ROLLUP_TRIGGERS = {"workouts": ("workouts_insert_rollups",),
+                   "workout_exercises": ("workout_exercises_insert_rollups",)}
 WORKOUT_TYPES = ("running", "cycling", "strength", "yoga", "swimming", "hiit", "walking", "rowing")
 EXERCISES = [
     ("Squat", "strength"), ("Deadlift", "strength"), ("Bench Press", "strength"), ("Overhead Press", "strength"),
@@ -68,6 +74,7 @@ def generate(conn: psycopg.Connection, *, users: int, workouts: int, today: date
         raise ValueError(f"need at least 10 users and 1 workout, got {users} and {workouts}")
     midnight = datetime.combine(today, time(), tzinfo=UTC)
     truncate(conn)
+    _rollup_triggers(conn, enable=False)
     rows: dict[str, int] = {}
     rows["users"] = conn.execute(
         f"""
@@ -130,6 +137,8 @@ def generate(conn: psycopg.Connection, *, users: int, workouts: int, today: date
          WHERE w.started_at >= %(since)s
         """,  # noqa: S608 - the only interpolation is the hash expressions
         {"n_ex": len(EXERCISES), "since": since}).rowcount
+    _rollup_triggers(conn, enable=True)
+    conn.execute("SELECT fitness.rebuild_workout_rollups()")
     if extras:
         rows.update(_challenges(conn, today, users))
         rows["cached_stats"] = conn.execute(
@@ -140,6 +149,14 @@ def generate(conn: psycopg.Connection, *, users: int, workouts: int, today: date
               FROM generate_series(3, %(users)s, 3) n
             """, {"midnight": midnight, "users": users}).rowcount
     return rows
+
+
+def _rollup_triggers(conn: psycopg.Connection, *, enable: bool) -> None:
+    """Switch the rollup triggers of the bulk-loaded tables off or on again, in the caller's
+    transaction (which holds the tables exclusively since the TRUNCATE)."""
+    for table, triggers in ROLLUP_TRIGGERS.items():
+        for trigger in triggers:
+            conn.execute(f"ALTER TABLE fitness.{table} {'ENABLE' if enable else 'DISABLE'} TRIGGER {trigger}")
 
 
 def _challenges(conn: psycopg.Connection, today: date, users: int) -> dict[str, int]:

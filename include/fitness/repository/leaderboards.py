@@ -12,43 +12,44 @@ LOCK_KEY = "fitness_leaderboards"
 
 # The merge shared by every board: `scores` (user_id, score) is the board's truth. Ranks are
 # positions 1..n by score, ties by the lower user id (row_number: no two users share a rank, so
-# a rerun ranks the same). `changed` compares the ranking with the stored entries by joining
-# the table itself (its primary key answers the probe whatever the row estimates), and only
-# its rows are inserted or updated: an `ON CONFLICT DO UPDATE ... WHERE` would lock, and so
-# rewrite, every unchanged row. The DELETE asks `{on_board}` (index probes into the source
-# tables for the entry's user) instead of anti-joining the `ranked` CTE, which has no
-# statistics: with the entries' estimate stale the planner nested-looped over it (n x n: 49 s
-# for a 20k-entry rerun). The statements of a board touch disjoint users, so they can share
-# the statement's snapshot.
+# a rerun ranks the same). `diff` compares the ranking with the board's stored entries in ONE
+# full outer join, which the planner can only run as a hash or merge join (never a nested
+# loop over a CTE without statistics, which was n x n): entries only in the ranking are
+# inserted, entries whose rank or score differ updated (an `ON CONFLICT DO UPDATE ... WHERE`
+# would lock, and so rewrite, every unchanged row), entries of users no longer ranked
+# deleted, each by primary key. The three touch disjoint users, so they share the
+# statement's snapshot.
 _MERGE = """
     ranked AS (
         SELECT user_id, score::numeric(12, 2) AS score,
                (row_number() OVER (ORDER BY score DESC, user_id))::integer AS rank
           FROM scores
     ),
-    changed AS (
-        SELECT r.user_id, r.rank, r.score, e.user_id IS NULL AS is_new
+    diff AS (
+        SELECT coalesce(r.user_id, e.user_id) AS user_id, r.rank, r.score,
+               e.user_id IS NULL AS is_new, r.user_id IS NULL AS is_gone
           FROM ranked r
-          LEFT JOIN fitness.leaderboard_entries e
-                 ON e.board = %(board)s AND e.period = %(period)s AND e.user_id = r.user_id
-         WHERE e.user_id IS NULL OR (e.rank, e.score) IS DISTINCT FROM (r.rank, r.score)
+          FULL JOIN (SELECT user_id, rank, score FROM fitness.leaderboard_entries
+                      WHERE board = %(board)s AND period = %(period)s) e ON e.user_id = r.user_id
+         WHERE r.user_id IS NULL OR e.user_id IS NULL OR (e.rank, e.score) IS DISTINCT FROM (r.rank, r.score)
     ),
     inserted AS (
         INSERT INTO fitness.leaderboard_entries (board, period, user_id, rank, score, updated_at)
-        SELECT %(board)s, %(period)s, user_id, rank, score, %(at)s FROM changed WHERE is_new
+        SELECT %(board)s, %(period)s, user_id, rank, score, %(at)s FROM diff WHERE is_new
         RETURNING 1
     ),
     updated AS (
         UPDATE fitness.leaderboard_entries e
-           SET rank = c.rank, score = c.score, updated_at = %(at)s
-          FROM changed c
-         WHERE NOT c.is_new AND e.board = %(board)s AND e.period = %(period)s AND e.user_id = c.user_id
+           SET rank = d.rank, score = d.score, updated_at = %(at)s
+          FROM diff d
+         WHERE NOT d.is_new AND NOT d.is_gone
+           AND e.board = %(board)s AND e.period = %(period)s AND e.user_id = d.user_id
         RETURNING 1
     ),
     deleted AS (
         DELETE FROM fitness.leaderboard_entries e
-         WHERE e.board = %(board)s AND e.period = %(period)s
-           AND NOT ({on_board})
+         USING diff d
+         WHERE d.is_gone AND e.board = %(board)s AND e.period = %(period)s AND e.user_id = d.user_id
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM ranked), (SELECT count(*) FROM inserted),
@@ -66,10 +67,9 @@ def lock(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOCK_KEY,))
 
 
-def _merge(conn: psycopg.Connection, scores_sql: str, on_board_sql: str, params: dict) -> dict[str, int]:
-    """Merge the board `scores_sql` computes; `on_board_sql` is true for an entry `e` whose
-    user is still on the board (the same rule as `scores_sql`, as a per-user probe)."""
-    sql = f"WITH scores AS ({scores_sql}), " + _MERGE.format(on_board=on_board_sql)  # noqa: S608 - fixed SQL
+def _merge(conn: psycopg.Connection, scores_sql: str, params: dict) -> dict[str, int]:
+    """Merge the board `scores_sql` computes into its stored entries."""
+    sql = f"WITH scores AS ({scores_sql}), " + _MERGE  # noqa: S608 - fixed SQL
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
     row = conn.execute(sql, params).fetchone()
     return {"entries": int(row[0]), "inserted": int(row[1]), "updated": int(row[2]), "deleted": int(row[3])}
@@ -79,20 +79,29 @@ def refresh_global_board(conn: psycopg.Connection, period: str, start: datetime 
                          at: datetime) -> dict[str, int]:
     """The global board of `period`: every active user's workout minutes started in
     [start, end) (`start` None: all time), users without any left off."""
-    since = "" if start is None else "AND w.started_at >= %(start)s"  # an index range for a week
-    scores = f"""
-        SELECT w.user_id, sum(w.duration_minutes) AS score
-          FROM fitness.workouts w
-          JOIN fitness.users u ON u.id = w.user_id AND u.is_active
-         WHERE w.started_at < %(end)s {since}
-         GROUP BY w.user_id
-    """  # noqa: S608 - the only interpolation is the constant predicate above
-    on_board = f"""
-        EXISTS (SELECT 1 FROM fitness.users u WHERE u.id = e.user_id AND u.is_active)
-        AND EXISTS (SELECT 1 FROM fitness.workouts w WHERE w.user_id = e.user_id AND w.started_at < %(end)s {since})
-    """  # noqa: S608 - as above; a workout has duration_minutes > 0, so having one is being on the board
-    return _merge(conn, scores, on_board,
-                  {"board": "global", "period": period, "start": start, "end": end, "at": at})
+    if start is None:
+        # All time: the per-user totals of every workout (fitness.user_workout_totals, kept by
+        # the workouts' triggers) less the workouts started at or after `end` (an index range
+        # on started_at: empty or small unless this is an old interval's backfill). One row
+        # per user instead of re-aggregating every workout.
+        scores = """
+            SELECT t.user_id, t.minutes - coalesce(f.minutes, 0) AS score
+              FROM fitness.user_workout_totals t
+              JOIN fitness.users u ON u.id = t.user_id AND u.is_active
+              LEFT JOIN (SELECT user_id, count(*) AS workouts, sum(duration_minutes) AS minutes
+                           FROM fitness.workouts WHERE started_at >= %(end)s
+                          GROUP BY user_id) f ON f.user_id = t.user_id
+             WHERE t.workouts > coalesce(f.workouts, 0)
+        """
+    else:
+        scores = """
+            SELECT w.user_id, sum(w.duration_minutes) AS score
+              FROM fitness.workouts w
+              JOIN fitness.users u ON u.id = w.user_id AND u.is_active
+             WHERE w.started_at >= %(start)s AND w.started_at < %(end)s
+             GROUP BY w.user_id
+        """
+    return _merge(conn, scores, {"board": "global", "period": period, "start": start, "end": end, "at": at})
 
 
 def active_challenges(conn: psycopg.Connection, day: date) -> list[tuple[int, date, date]]:
@@ -118,12 +127,7 @@ def refresh_challenge_board(conn: psycopg.Connection, challenge_id: int, period:
     """
     params = {"board": f"challenge:{challenge_id}", "period": period, "challenge": challenge_id,
               "start": start, "end": end, "at": at}
-    on_board = """
-        EXISTS (SELECT 1 FROM fitness.users u WHERE u.id = e.user_id AND u.is_active)
-        AND EXISTS (SELECT 1 FROM fitness.challenge_participants p
-                     WHERE p.challenge_id = %(challenge)s AND p.user_id = e.user_id)
-    """
-    counts = _merge(conn, scores, on_board, params)
+    counts = _merge(conn, scores, params)
     counts["participant_scores_updated"] = conn.execute(
         """
         WITH totals AS (

@@ -1,10 +1,11 @@
 """SQL of the trending workouts and exercises: one statement per table counts the uses of
-the 7-day window and of the 7 days before, ranks the top N and merges them into that day's
+the 7-day window and of the 7 days before (from the hourly rollups of migration 0010 plus
+the partial hours at the windows' edges), ranks the top N and merges them into that day's
 rows (writing only rows that change, deleting those that dropped out)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
@@ -42,24 +43,66 @@ _MERGE = """
            (SELECT count(*) FROM upserted), (SELECT count(*) FROM deleted)
 """
 
+# The counts read the hourly rollups (migration 0010: workouts per type and UTC hour,
+# distinct workouts per exercise and hour, kept by triggers) for the whole hours of each
+# window, and the workouts themselves only for the parts of an hour at the windows' edges
+# (`raw_lo`/`raw_hi`: none when the local midnights fall on whole hours). A whole hour
+# belongs to the window it starts in: those of the previous week end at or before `start`,
+# the window's begin at or after it.
 _WORKOUTS = """
-    SELECT workout_type AS key,
-           count(*) FILTER (WHERE started_at >= %(start)s) AS uses,
-           count(*) FILTER (WHERE started_at < %(start)s) AS previous
-      FROM fitness.workouts
-     WHERE started_at >= %(previous_start)s AND started_at < %(end)s
-     GROUP BY workout_type
+    SELECT key, coalesce(sum(uses), 0) AS uses, coalesce(sum(previous), 0) AS previous
+      FROM (SELECT workout_type AS key,
+                   sum(workouts) FILTER (WHERE hour >= %(start)s) AS uses,
+                   sum(workouts) FILTER (WHERE hour < %(start)s) AS previous
+              FROM fitness.workout_type_hourly
+             WHERE (hour >= %(prev_lo)s AND hour < %(prev_hi)s) OR (hour >= %(cur_lo)s AND hour < %(cur_hi)s)
+             GROUP BY 1
+            UNION ALL
+            SELECT w.workout_type,
+                   count(*) FILTER (WHERE w.started_at >= %(start)s),
+                   count(*) FILTER (WHERE w.started_at < %(start)s)
+              FROM unnest(%(raw_lo)s::timestamptz[], %(raw_hi)s::timestamptz[]) s (lo, hi)
+              JOIN fitness.workouts w ON w.started_at >= s.lo AND w.started_at < s.hi
+             GROUP BY 1) x
+     GROUP BY key
 """
 
 _EXERCISES = """
-    SELECT we.exercise_id AS key,
-           count(*) FILTER (WHERE w.started_at >= %(start)s) AS uses,
-           count(*) FILTER (WHERE w.started_at < %(start)s) AS previous
-      FROM fitness.workouts w
-      JOIN fitness.workout_exercises we ON we.workout_id = w.id
-     WHERE w.started_at >= %(previous_start)s AND w.started_at < %(end)s
-     GROUP BY we.exercise_id
+    SELECT key, coalesce(sum(uses), 0) AS uses, coalesce(sum(previous), 0) AS previous
+      FROM (SELECT exercise_id AS key,
+                   sum(workouts) FILTER (WHERE hour >= %(start)s) AS uses,
+                   sum(workouts) FILTER (WHERE hour < %(start)s) AS previous
+              FROM fitness.exercise_hourly
+             WHERE (hour >= %(prev_lo)s AND hour < %(prev_hi)s) OR (hour >= %(cur_lo)s AND hour < %(cur_hi)s)
+             GROUP BY 1
+            UNION ALL
+            SELECT we.exercise_id,
+                   count(DISTINCT w.id) FILTER (WHERE w.started_at >= %(start)s),
+                   count(DISTINCT w.id) FILTER (WHERE w.started_at < %(start)s)
+              FROM unnest(%(raw_lo)s::timestamptz[], %(raw_hi)s::timestamptz[]) s (lo, hi)
+              JOIN fitness.workouts w ON w.started_at >= s.lo AND w.started_at < s.hi
+              JOIN fitness.workout_exercises we ON we.workout_id = w.id
+             GROUP BY 1) x
+     GROUP BY key
 """
+
+
+def _floor_hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(at: datetime) -> datetime:
+    floor = _floor_hour(at)
+    return floor if floor == at else floor + timedelta(hours=1)
+
+
+def hour_split(lo: datetime, hi: datetime) -> tuple[tuple[datetime, datetime], list[tuple[datetime, datetime]]]:
+    """[lo, hi) as its whole UTC hours [h_lo, h_hi) (empty: h_lo == h_hi) and the
+    rest, at most two ranges shorter than an hour, to count from the workouts."""
+    h_lo, h_hi = _ceil_hour(lo), _floor_hour(hi)
+    if h_lo >= h_hi:
+        return (lo, lo), [(lo, hi)]
+    return (h_lo, h_hi), [(a, b) for a, b in ((lo, h_lo), (h_hi, hi)) if a < b]
 
 
 def lock(conn: psycopg.Connection) -> None:
@@ -73,7 +116,11 @@ def replace_day(conn: psycopg.Connection, what: str, day: date, *, previous_star
     {"scored", "ranked", "written", "deleted"}."""
     counted, table, key = {"workouts": (_WORKOUTS, "fitness.trending_workouts", "workout_type"),
                            "exercises": (_EXERCISES, "fitness.trending_exercises", "exercise_id")}[what]
+    (prev_lo, prev_hi), prev_raw = hour_split(previous_start, start)
+    (cur_lo, cur_hi), cur_raw = hour_split(start, end)
+    raw = prev_raw + cur_raw
     sql = f"WITH counted AS ({counted}), " + _MERGE.format(table=table, key=key)  # noqa: S608 - fixed names
-    row = conn.execute(sql, {"day": day, "previous_start": previous_start, "start": start, "end": end,
+    row = conn.execute(sql, {"day": day, "start": start, "prev_lo": prev_lo, "prev_hi": prev_hi, "cur_lo": cur_lo,
+                             "cur_hi": cur_hi, "raw_lo": [a for a, _ in raw], "raw_hi": [b for _, b in raw],
                              "top_n": top_n}).fetchone()
     return {"scored": int(row[0]), "ranked": int(row[1]), "written": int(row[2]), "deleted": int(row[3])}

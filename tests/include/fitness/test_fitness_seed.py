@@ -12,6 +12,7 @@ import pytest
 from include.demo import fitness_seed
 from include.demo import seed as demo_seed
 from include.fitness.cleanup import clean_temporary_data
+from tests.include.fitness.test_rollups import assert_rollups_exact
 
 TODAY = date(2026, 12, 2)
 
@@ -53,6 +54,9 @@ def test_demo_shape(conn, tmp_path):
     assert q("SELECT count(*) FROM fitness.cached_stats WHERE last_updated < %s",
              datetime(2026, 11, 25, tzinfo=UTC)) > 0
     assert len(list((tmp_path / "demo").glob("*.jpg"))) == rows["temporary_uploads"] == 8
+    # the rollups were recounted after the bulk load, and the triggers are on again
+    assert_rollups_exact(conn)
+    assert q("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%%_rollups' AND tgenabled = 'D'") == 0
 
     result = clean_temporary_data(conn, datetime.now(UTC), upload_root=tmp_path)
     assert result["deleted_uploads"] == result["deleted_files"] == 6 and result["stats_refreshed"] > 0

@@ -4,6 +4,7 @@ the 7 days before, ties, top N, and a rerun that writes nothing."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -94,3 +95,32 @@ def test_other_days_are_untouched_and_bad_windows_fail(conn, workouts):
         aggregate_trending(conn, DAY, previous_start=w["start"], start=w["previous_start"], end=w["end"])
     with pytest.raises(ValueError, match="top_n"):
         aggregate_trending(conn, DAY, **w, top_n=0)
+
+
+def test_windows_off_the_whole_hours_count_the_edges_from_the_workouts(conn):
+    """Local midnights of a +05:30 zone fall mid-hour in UTC: the rollups' whole hours plus
+    the half hours at each edge, from the workouts, give the exact counts; an exercise twice
+    in one workout counts once."""
+    zone = ZoneInfo("Asia/Kolkata")
+    uid = data.user(conn, "Kolkata")
+    squat = data.exercise(conn, "squat")
+    day = date(2026, 11, 30)
+
+    def local_midnight(d: date) -> datetime:
+        return datetime.combine(d, time(), tzinfo=zone)
+
+    start, end, before = local_midnight(day - timedelta(days=6)), local_midnight(day + timedelta(days=1)), \
+        local_midnight(day - timedelta(days=13))
+    # inside, 1 minute from each edge (in the half hour the rollups do not cover alone)
+    inside = [start, start + timedelta(minutes=1), end - timedelta(minutes=1), start + timedelta(days=3)]
+    outside = [end, end + timedelta(minutes=20)]  # the day after
+    previous = [before, before + timedelta(minutes=29), start - timedelta(minutes=1)]
+    for at in inside + outside + previous:
+        w = data.workout(conn, uid, at, 20, kind="hiit")
+        data.workout_exercise(conn, w, squat, 1)
+        data.workout_exercise(conn, w, squat, 2)
+    data.workout(conn, uid, before - timedelta(minutes=1), 20, kind="hiit")  # before both windows
+    conn.commit()
+    aggregate_trending(conn, day, previous_start=before, start=start, end=end, top_n=10)
+    assert rows(conn, "trending_workouts", "workout_type") == [(1, "hiit", 4, len(previous), (4 - 3) / 3)]
+    assert rows(conn, "trending_exercises", "exercise_id") == [(1, squat, 4, 3, (4 - 3) / 3)]
