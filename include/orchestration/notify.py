@@ -117,6 +117,19 @@ def handle_refusals(dsn: str, refused: list[dict]) -> dict:
     return totals
 
 
+def delivery_settings() -> dict:
+    """How wide a delivery runs (include/common/delivery.py): Airflow variables
+    `platform_outbox_connections` (connections per channel and process, default 4),
+    `platform_outbox_processes` (processes when at least `platform_outbox_processes_from`,
+    default 5,000, rows are due; default 2). The crash window is one duplicate per
+    connection in flight: connections x processes."""
+    from include.orchestration import variables
+
+    return {"connections": variables.get_int("platform_outbox_connections", 4, minimum=1, maximum=32),
+            "processes": variables.get_int("platform_outbox_processes", 2, minimum=1, maximum=8),
+            "processes_from": variables.get_int("platform_outbox_processes_from", 5000, minimum=1)}
+
+
 def deliver_outbox(budget: TimeBudget | None = None) -> dict:
     """Send every due outbox message (this job's and any left pending earlier) within the
     time `budget`, let the domains act on refused ones (`handle_refusals`), and alert the
@@ -125,7 +138,8 @@ def deliver_outbox(budget: TimeBudget | None = None) -> dict:
     from include.platform.notifications import deliver_notifications as deliver
 
     return deliver(connections.app_db("platform"), email_sender(), push_sender(),
-                   variables.alert_recipients("platform"), budget=budget, on_permanent_refusal=handle_refusals)
+                   variables.alert_recipients("platform"), budget=budget, on_permanent_refusal=handle_refusals,
+                   **delivery_settings())
 
 
 def deliver_notifications(upstream: Any = None) -> Any:

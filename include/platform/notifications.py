@@ -50,18 +50,21 @@ RefusalHandler = Callable[[str, list[dict]], Mapping]
 def deliver_notifications(dsn: str, email_sender: Sender | None, push_sender: Sender | None,
                           owners: list[str], *, budget: TimeBudget | None = None,
                           on_permanent_refusal: RefusalHandler | None = None,
-                          **delivery: float) -> dict:
+                          **delivery: float | int) -> dict:
     """Run the outbox delivery and alert on dead messages; returns the receipt.
 
     `on_permanent_refusal` (see `RefusalHandler`) is called after each delivery pass with
     the rows refused for good in it; its counts are summed into the receipt's "refusals"
     and the rows it handled are left out of the owner alert.
 
-    `delivery` passes batch_size, max_attempts, lease_seconds, backoff_seconds through to
-    `deliver_pending`. Raises RuntimeError (after everything is committed) when messages
-    went dead but there is no owner to tell, when an owner alert itself went dead, or when
-    raises SoftTimeLimitExceeded (with the receipt) when the time `budget` ran out with
-    messages still due: loud, so Airflow's retries and failure notifier take over.
+    `delivery` passes batch_size, max_attempts, lease_seconds, backoff_seconds, connections,
+    processes, processes_from through to `deliver_pending` (several connections at once;
+    see include/common/delivery.py for the crash window that follows).
+
+    Raises RuntimeError (after everything is committed) when messages went dead but there
+    is no owner to tell or when an owner alert itself went dead, and SoftTimeLimitExceeded
+    (with the receipt) when the time `budget` ran out with messages still due: loud, so
+    Airflow's retries and failure notifier take over.
     """
     totals = {"sent": 0, "failed": 0, "dead": 0, "alerts_queued": 0}
     dead_ids: list[int] = []

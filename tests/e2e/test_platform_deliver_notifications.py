@@ -32,11 +32,13 @@ def test_sweeper_run_delivers_email_and_waits_for_fcm(repo_dags, app_db, sandbox
     assert sorted(e["dedupe_key"] for e in arrived) == [f"dag:{tag}:{i}" for i in range(3)]
     assert all(e["mail_from"] == "jobyard@localhost" for e in arrived)
     with psycopg.connect(app_db, autocommit=True) as conn:
-        status, error = conn.execute("SELECT status, last_error FROM platform.outbox WHERE dedupe_key = %s",
-                                     (f"dag:{tag}:push",)).fetchone()
+        status, error, unreachable, wait = conn.execute(
+            "SELECT status, last_error, unreachable, next_attempt_at - now() FROM platform.outbox "
+            "WHERE dedupe_key = %s", (f"dag:{tag}:push",)).fetchone()
         assert status == "pending" and "'fcm_api' is not defined" in error
-        conn.execute("UPDATE platform.outbox SET next_attempt_at = now() WHERE dedupe_key = %s",
-                     (f"dag:{tag}:push",))
+        assert unreachable and wait.total_seconds() > 200  # backoff 5 min, but held back by the missing channel
+
+    # fcm_api is defined: the next sweep probes FCM and sends the push at once, not after its backoff.
 
     monkeypatch.setenv("AIRFLOW_CONN_FCM_API", json.dumps({
         "conn_type": "http", "host": f"http://127.0.0.1:{session_env['http_port']}",
