@@ -1,11 +1,13 @@
 """SQL of the ads stats fetch: the accounts to fetch, their campaigns, and the staged,
 set-based upsert of their daily campaign stats.
 
-A batch of one account's rows is COPied into a temporary staging table keyed by the
-platform's campaign id; one statement upserts the campaigns (new ids inserted, a renamed
-campaign updated), then ONE merge writes the stats: new (account, campaign, day) keys
+A batch of one account's rows is COPied (binary) into the session's temporary staging table
+keyed by the platform's campaign id; one statement upserts the campaigns (new ids inserted, a
+renamed campaign updated), then ONE merge writes the stats: new (account, campaign, day) keys
 inserted, existing ones updated only when a figure differs (`IS DISTINCT FROM`, revenue NULL
-included), so a rerun of an unchanged range writes nothing.
+included), so a rerun of an unchanged range writes nothing. The merge also keeps every row's
+running totals of its campaign's earlier rows (`prior_*`, what the anomaly detector reads,
+migration 0011): a restated day rewrites the totals of its campaign's later rows too.
 """
 
 from __future__ import annotations
@@ -49,13 +51,19 @@ def active_accounts(conn: psycopg.Connection, platform: str) -> list[Account]:
 
 
 def create_stage(conn: psycopg.Connection) -> None:
+    """The session's staging table, empty, and this transaction's commit not waiting for the
+    WAL flush (a server crash can lose only the last fraction of a second of batches, and the
+    failed run refetches them). One round trip; the table lives as long as the connection
+    (emptied at each commit), so the merge's statements stay prepared across accounts (a
+    table created per transaction would replan them every time)."""
     conn.execute(f"""
+        SET LOCAL synchronous_commit = off;
         CREATE TEMP TABLE IF NOT EXISTS {STAGE} (
             external_campaign_id text NOT NULL, name text NOT NULL, day date NOT NULL,
             spend numeric(18, 6) NOT NULL, impressions bigint NOT NULL, clicks bigint NOT NULL,
             conversions numeric(18, 6) NOT NULL, revenue numeric(18, 6)
-        ) ON COMMIT DROP""")
-    conn.execute(f"TRUNCATE {STAGE}")
+        ) ON COMMIT DELETE ROWS;
+        DELETE FROM {STAGE}""")
 
 
 def stage_rows(conn: psycopg.Connection, rows: Iterable[StageRow]) -> int:
@@ -166,8 +174,7 @@ def merge_stage(conn: psycopg.Connection, account_id: int) -> dict[str, int]:
         totals AS MATERIALIZED ({_totals(from_stored=True)}),
         inserted AS (  -- new keys: a plain insert (one writer per account: no conflict to arbitrate)
             INSERT INTO ads.campaign_daily_stats (account_id, campaign_id, day, {cols}, {", ".join(PRIORS)})
-            SELECT account_id, campaign_id, day, {cols}, {", ".join(_NEW_PRIORS)} FROM totals WHERE is_new
-            RETURNING 1),
+            SELECT account_id, campaign_id, day, {cols}, {", ".join(_NEW_PRIORS)} FROM totals WHERE is_new),
         updated AS (  -- stored rows whose figures or running totals differ
             UPDATE ads.campaign_daily_stats t
                SET {", ".join(f"{c} = n.{c}" for c in STAT_COLUMNS)},
@@ -177,8 +184,7 @@ def merge_stage(conn: psycopg.Connection, account_id: int) -> dict[str, int]:
              WHERE NOT n.is_new
                AND (n.is_changed OR ({", ".join(f"n.old_{p}" for p in PRIORS)})
                                     IS DISTINCT FROM ({", ".join(f"n.{q}" for q in _NEW_PRIORS)}))
-               AND t.account_id = %(account)s AND t.campaign_id = n.campaign_id AND t.day = n.day
-            RETURNING 1)
+               AND t.account_id = %(account)s AND t.campaign_id = n.campaign_id AND t.day = n.day)
         SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed) FROM totals
         """, {"account": account_id}).fetchone()
     return {"campaigns_created": created, "campaigns_renamed": renamed, "inserted": inserted, "updated": updated}
@@ -214,9 +220,6 @@ def store_stats(conn: psycopg.Connection, account_id: int, rows: Sequence[StageR
         raise ValueError(f"account {account_id}: the platform answered a campaign-day twice: {repeated}")
     if not rows:
         return {"campaigns_created": 0, "campaigns_renamed": 0, "inserted": 0, "updated": 0}
-    # The commit of this batch does not wait for the WAL flush: a server crash can lose only
-    # the last fraction of a second of batches, and the failed run refetches them.
-    conn.execute("SET LOCAL synchronous_commit = off")
     create_stage(conn)
     stage_rows(conn, rows)
     return merge_stage(conn, account_id)
