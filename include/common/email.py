@@ -18,7 +18,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr, formatdate
 
-from include.common import templates
+from include.common import templates, unsubscribe
 from include.common.messages import OutboxRow
 from include.common.products import product_name
 
@@ -37,13 +37,24 @@ class RenderedEmail:
 
 
 def render_email(domain: str, template: str, context: dict) -> RenderedEmail:
-    """Subject, text and HTML of `template` (e.g. "platform/health_alert") for `domain`."""
+    """Subject, text and HTML of `template` (e.g. "platform/health_alert") for `domain`,
+    the three from one shared context (include/common/templates `render_all`)."""
     ctx = {**context, "product": product_name(domain), "domain": domain}
-    return RenderedEmail(
-        subject=templates.one_line(templates.render(f"{template}.subject.j2", ctx)),
-        text=templates.render(f"{template}.txt.j2", ctx),
-        html=templates.render(f"{template}.html.j2", ctx),
-    )
+    subject, text, html = templates.render_all(
+        (f"{template}.subject.j2", f"{template}.txt.j2", f"{template}.html.j2"), ctx)
+    return RenderedEmail(subject=templates.one_line(subject), text=text, html=html)
+
+
+# -- one-click unsubscribe (RFC 8058) ---------------------------------------------------------
+
+UNSUBSCRIBE_KEY = "list_unsubscribe"  # the outbox row's payload key: the message's one-click URL
+
+
+def unsubscribe_headers(payload: dict | None) -> dict[str, str]:
+    """`List-Unsubscribe` and `List-Unsubscribe-Post` of a row whose payload has a one-click
+    URL (recurring mail, include/common/unsubscribe.py); none for transactional mail."""
+    url = (payload or {}).get(UNSUBSCRIBE_KEY)
+    return unsubscribe.headers(url) if url else {}
 
 
 def message_id(dedupe_key: str, from_email: str) -> str:
@@ -144,6 +155,9 @@ def build_message(row: OutboxRow, from_email: str) -> Message:
             text/html                <img src="cid:...">
             image/png                Content-ID: <...>
 
+    A recurring message (payload `list_unsubscribe`) also gets the RFC 8058 headers
+    `List-Unsubscribe: <https://...>` and `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+
     Built with the compat32 classes: about 3x cheaper than `EmailMessage` (whose header
     registry parses every header it is given), which shows at thousands of messages."""
     images = inline_images_of(row.payload) if row.body_html else []
@@ -155,6 +169,8 @@ def build_message(row: OutboxRow, from_email: str) -> Message:
     msg["Message-ID"] = message_id(row.dedupe_key, from_email)
     msg["X-Dedupe-Key"] = _header(row.dedupe_key)
     msg["Auto-Submitted"] = "auto-generated"
+    for name, value in unsubscribe_headers(row.payload).items():
+        msg[name] = value
     if row.body_html:
         msg.attach(MIMEText(row.body_text or "", "plain", _UTF8_QP))
         msg.attach(_html_part(row.body_html, images))

@@ -12,9 +12,12 @@ Rules (all taken at the data interval, never at `now()`):
 - once per user per week: dedupe key `digest:<user_id>:<ISO year-week of week_start>`, so a
   rerun or backfill of the week queues nothing new.
 
-Set-based: recipients are taken in key ranges of user ids; one statement computes a whole
-range's digests (window function per follower, posts aggregated as JSON) and they are queued
-in that batch's transaction, committed batch by batch.
+Set-based: each author's top N posts of the week are staged once per run (a temp table:
+a recipient's top N are always among their followees' top N), then recipients are taken in
+key ranges of user ids; one statement computes a whole range's digests (a top-N of the
+staged posts of each recipient's follows, aggregated as JSON) and they are queued in that
+batch's transaction (include/common/outbox.py `enqueue`: rendered in chunks, COPY'd),
+committed batch by batch. One-click unsubscribe: list `digest` of domain `social`.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import psycopg
 
 from include.common.outbox import OutboxMessage, enqueue, existing_keys
 from include.common.time_budget import TimeBudget, run_batches
+from include.common.unsubscribe import UnsubscribeLinks
 from include.social.repository import digest as repository
 
 TEMPLATE = "social/digest"
+LIST_ID = "digest"  # the one-click unsubscribe list (include/common/unsubscribe.py)
 ACTIVE_DAYS = 30
 
 
@@ -56,7 +61,8 @@ def key_ranges(lowest: int, highest: int, size: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, highest + 1)) for lo in range(lowest, highest + 1, size)]
 
 
-def _message(row: dict, week_start: datetime, week_end: datetime) -> OutboxMessage:
+def _message(row: dict, week_start: datetime, week_end: datetime,
+             unsubscribe: UnsubscribeLinks | None = None) -> OutboxMessage:
     return OutboxMessage(
         dedupe_key=dedupe_key(row["user_id"], week_start),
         channel="email",
@@ -73,12 +79,17 @@ def _message(row: dict, week_start: datetime, week_end: datetime) -> OutboxMessa
             "week_dates": date_range(week_start.date(), (week_end - timedelta(microseconds=1)).date()),
             "posts": row["posts"],
         },
+        unsubscribe_url=unsubscribe.url(LIST_ID, row["user_id"]) if unsubscribe else None,
     )
 
 
 def queue_digests(conn: psycopg.Connection, week_start: datetime, week_end: datetime, *, top_n: int = 5,
-                  batch_size: int = 5000, budget: TimeBudget | None = None) -> dict:
+                  batch_size: int = 5000, budget: TimeBudget | None = None,
+                  unsubscribe: UnsubscribeLinks | None = None) -> dict:
     """Queue the digests of the week [week_start, week_end), committing after each batch.
+    With `unsubscribe` (the DAG always passes it: include/orchestration/unsubscribe.py) each
+    digest carries its recipient's one-click unsubscribe link (List-Unsubscribe headers and
+    the body's link); without it (benchmarks, tests of the ranking) it has none.
 
     Returns {"week", "recipients", "queued", "skipped_already_sent", "batches"}: recipients
     is who has a digest this week, queued the messages new in the outbox, skipped those
@@ -96,18 +107,27 @@ def queue_digests(conn: psycopg.Connection, week_start: datetime, week_end: date
     ranges = key_ranges(*bounds, batch_size) if bounds else []
     totals = {"week": week_label(week_start), "recipients": 0, "queued": 0, "skipped_already_sent": 0,
               "batches": 0}
-    steps = _batches(conn, ranges, week_start, week_end, active_since, top_n)
-    return run_batches(steps, budget, result=totals, total=len(ranges))
+    if not ranges:
+        return totals
+    repository.stage_top_posts(conn, start=week_start, end=week_end, top_n=top_n)
+    conn.commit()
+    try:
+        steps = _batches(conn, ranges, week_start, week_end, active_since, top_n, unsubscribe)
+        return run_batches(steps, budget, result=totals, total=len(ranges))
+    finally:
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            repository.drop_staged_top_posts(conn)
+            conn.commit()
 
 
 def _batches(conn: psycopg.Connection, ranges: list[tuple[int, int]], week_start: datetime, week_end: datetime,
-             active_since: datetime, top_n: int) -> Iterator[dict]:
+             active_since: datetime, top_n: int, unsubscribe: UnsubscribeLinks | None) -> Iterator[dict]:
     for lo, hi in ranges:
         rows = repository.top_posts_by_recipient(conn, lo, hi, start=week_start, end=week_end,
                                                  active_since=active_since, top_n=top_n)
         # Rendering is most of a batch's cost: a rerun renders only what is not queued yet.
         done = existing_keys(conn, [dedupe_key(row["user_id"], week_start) for row in rows])
-        queued = enqueue(conn, [_message(row, week_start, week_end) for row in rows
-                                if dedupe_key(row["user_id"], week_start) not in done])
+        queued = enqueue(conn, (_message(row, week_start, week_end, unsubscribe) for row in rows
+                                if dedupe_key(row["user_id"], week_start) not in done))
         conn.commit()
         yield {"recipients": len(rows), "queued": queued, "skipped_already_sent": len(rows) - queued, "batches": 1}

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from include.common.time_budget import SoftTimeLimitExceeded
+from include.common.unsubscribe import UnsubscribeLinks, token_of_url, verify
 from include.social.digest import key_ranges, queue_digests, week_label
-from include.social.repository.digest import recipient_id_bounds, top_posts_by_recipient
+from include.social.repository.digest import recipient_id_bounds, stage_top_posts, top_posts_by_recipient
 from tests.budgets import ScriptedBudget
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday 09:00: ISO week 2026-W10
@@ -112,6 +113,11 @@ def test_top_posts_ranked_by_likes_plus_three_comments_up_to_the_end(social_db, 
     p, u = world.posts, world.users
     with psycopg.connect(social_db) as conn:
         lo, hi = recipient_id_bounds(conn, END - 30 * DAY)
+        with pytest.raises(RuntimeError, match="stage_top_posts"):
+            top_posts_by_recipient(conn, lo, hi + 1, start=START, end=END, active_since=END - 30 * DAY, top_n=3)
+        conn.rollback()
+        # each author's top 10 of the week: bob's b1, b2, b4 and carol's c1, c2 (b0, b5 are outside it)
+        assert stage_top_posts(conn, start=START, end=END, top_n=10) == 5
         rows = top_posts_by_recipient(conn, lo, hi + 1, start=START, end=END, active_since=END - 30 * DAY, top_n=3)
         everything = top_posts_by_recipient(conn, lo, hi + 1, start=START, end=END,
                                             active_since=END - 30 * DAY, top_n=10)
@@ -156,6 +162,27 @@ def test_one_email_per_recipient_in_batches_and_a_rerun_sends_nothing_twice(soci
         assert again == {"week": "2026-W10", "recipients": 2, "queued": 0, "skipped_already_sent": 2,
                          "batches": 1}
         assert _digest_rows(conn) == queued
+
+
+KEY = "digest-test-signing-key-0123456789"
+
+
+def test_each_digest_carries_its_recipients_signed_one_click_link(social_db, world):
+    u = world.users
+    links = UnsubscribeLinks.for_domain("social", KEY, {"social": "https://social.example.test/unsubscribe"})
+    with psycopg.connect(social_db) as conn:
+        assert queue_digests(conn, START, END, unsubscribe=links)["queued"] == 2
+        stored = {k: (p, t, h) for k, p, t, h in conn.execute(
+            "SELECT dedupe_key, payload, body_text, body_html FROM platform.outbox")}
+        # no staged tables are left in the session after the run
+        assert conn.execute("SELECT to_regclass('pg_temp.digest_top_posts')").fetchone()[0] is None
+    for name in ("alice", "kate"):
+        payload, text, html = stored[f"digest:{u[name]}:2026-W10"]
+        url = payload["list_unsubscribe"]
+        assert url.startswith("https://social.example.test/unsubscribe?token=v1.")
+        assert verify(token_of_url(url), KEY, domain="social").user_id == str(u[name])
+        assert f"Unsubscribe with one click: {url}" in text and "email settings" not in text
+        assert f'href="{url}"' in html
 
 
 def test_a_week_without_posts_from_followees_sends_nothing(social_db, world):
