@@ -8,7 +8,8 @@ keeps no message, and counts the `X-Dedupe-Key` header of each accepted one, so 
 benchmark can check exactly-once (and the duplicates of a kill -9) at full speed.
 
 Use `with discard_server() as server:`; `server.port`, `server.stats(prefix)` ->
-{"received", "distinct", "duplicates": {key: count}} for the keys starting with `prefix`,
+{"received", "distinct", "duplicates": {key: count}, "cpu_seconds"} for the keys starting
+with `prefix` (and the server's CPU so far),
 `server.reset()`. The process stops when the block is left, when its parent dies, or after
 `max_life` seconds.
 """
@@ -107,7 +108,7 @@ def _serve(port: int, conn, max_life: float) -> None:
                 mine = {k: c for k, c in keys.items() if k.startswith(prefix)}
                 conn.send(("ok", {"received": sum(mine.values()), "distinct": len(mine),
                                   "duplicates": {k.decode(): c for k, c in mine.items() if c > 1},
-                                  "total_received": sum(keys.values())}))
+                                  "total_received": sum(keys.values()), "cpu_seconds": time.process_time()}))
         server.close()
 
     asyncio.run(main())

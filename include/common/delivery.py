@@ -560,15 +560,28 @@ def _helper_main() -> None:
         error = None
     except Exception as exc:  # reported to the parent, which raises
         error = _error_text(exc)
-    import resource
-
     out = {"sent": run.sent, "failed": run.failed, "dead": run.dead, "down": run.down,
            "down_exc": {c: (_error_text(e), getattr(e, "retry_after", None), bool(getattr(e, "unreachable", False)))
                         for c, e in run.down_exc.items()},
            "out_of_time": run.out_of_time, "connections": run.connections_used, "error": error,
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+           "peak_rss_mb": _peak_rss_mb()}
     sys.stdout.buffer.write(pickle.dumps(out))
     sys.stdout.flush()
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS: VmHWM (ru_maxrss of an exec'd child also counts the
+    parent's RSS at the fork)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _start_helpers(run: _Run, senders: dict[str, Sender], count: int) -> list[_Helper]:
@@ -578,7 +591,14 @@ def _start_helpers(run: _Run, senders: dict[str, Sender], count: int) -> list[_H
     except Exception as exc:  # e.g. a test's sender that cannot be pickled: this process alone
         log.info("outbox: no helper processes (senders cannot be handed over: %r)", exc)
         return []
-    return [_Helper(payload) for _ in range(count)]
+    helpers = []
+    for _ in range(count):
+        try:
+            helpers.append(_Helper(payload))
+        except OSError as exc:  # no process to be had: the run goes on with what it has
+            log.warning("outbox: could not start a helper process: %r", exc)
+            break
+    return helpers
 
 
 def _merge_helpers(run: _Run, helpers: list[_Helper]) -> list[dict]:
