@@ -53,15 +53,16 @@ def digest_row(i: int) -> dict:
                        "likes": (i * 7 + j) % 90, "comments": (i + j) % 13, "score": 0} for j in range(5)]}
 
 
-def messages(n: int, prefix: str = "bench"):
+def messages(n: int, week_start: datetime = WEEK_START):
+    """The digests of n recipients for the week of `week_start`, as include/social/digest.py
+    builds them (dedupe key, context, signed unsubscribe link)."""
     from include.common.unsubscribe import UnsubscribeLinks
     from include.social.digest import _message
 
     links = UnsubscribeLinks.for_domain("social", SIGNING_KEY, {"social": "https://social.example.test/unsubscribe"})
-    week_end = WEEK_START + timedelta(days=7)
+    week_end = week_start + timedelta(days=7)
     for i in range(n):
-        msg = _message(digest_row(i), WEEK_START, week_end, links)
-        yield msg.__class__(**{**msg.__dict__, "dedupe_key": f"{prefix}:{msg.dedupe_key}"})
+        yield _message(digest_row(i), week_start, week_end, links)
 
 
 def process_peak_rss_mb() -> float:
@@ -132,7 +133,7 @@ def _child(dsn: str, n: int, legacy: bool, pipe) -> None:
             pid = conn.info.backend_pid
             backend_before = backend_cpu_s(pid)
             cpu_before, started = time.process_time(), time.perf_counter()
-            gen = messages(n, "legacy" if legacy else "bench")
+            gen = messages(n, WEEK_START - timedelta(days=7) if legacy else WEEK_START)
             queued = legacy_enqueue(conn, gen) if legacy else enqueue(conn, gen)
             conn.commit()
             seconds = time.perf_counter() - started

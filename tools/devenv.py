@@ -77,6 +77,7 @@ def install_secrets() -> dict[str, str]:
         "jwt_secret": lambda: secrets.token_urlsafe(32),
         "api_secret_key": lambda: secrets.token_urlsafe(32),
         "ads_token_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "unsubscribe_signing_key": lambda: secrets.token_urlsafe(32),
     }
     values = json.loads(path.read_text()) if path.exists() else {}
     if all(name in values for name in generate):
@@ -338,6 +339,8 @@ def connections(app_db_url: str, airflow_db_url: str, redis: str | None,
     # secrets; each account's own token authorizes its calls). Google's OAuth refresh goes to
     # the sandbox's token endpoint.
     conns["ads_token_key"] = {"conn_type": "generic", "password": install_secrets()["ads_token_key"]}
+    # The HMAC key of the recurring emails' one-click unsubscribe links (per install).
+    conns["unsubscribe_signing"] = {"conn_type": "generic", "password": install_secrets()["unsubscribe_signing_key"]}
     conns["meta_ads_api"] = {
         "conn_type": "http",
         "host": f"http://127.0.0.1:{sandbox_http}",
@@ -376,6 +379,9 @@ def variables() -> dict[str, str]:
     folder under the state folder."""
     values = {f"{domain}_alert_emails": f"{domain}-owners@jobyard.local" for domain in DOMAINS}
     values["platform_backup_dir"] = str(state_dir() / "backups")
+    # The product backends' one-click unsubscribe endpoints (RFC 8058 needs https; dev never calls them).
+    values["unsubscribe_base_urls"] = json.dumps({domain: f"https://{domain}.jobyard.localhost/email/unsubscribe"
+                                                  for domain in DOMAINS})
     return values
 
 

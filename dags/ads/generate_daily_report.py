@@ -15,7 +15,8 @@ skipped_already_sent, batches}`.
 
 - **Owner:** ads
 - **Reads:** `ads.users`, `ads.ad_accounts`, `ads.campaign_daily_stats` (connection `ads_db`);
-  variable `ads_report_batch_size`
+  variable `ads_report_batch_size`; one-click unsubscribe links (RFC 8058) signed with the
+  connection `unsubscribe_signing`, base URL from the variable `unsubscribe_base_urls`
 - **Writes:** `platform.outbox` (then delivers it, as `platform_deliver_notifications` does)
 - **Triage:** safe to clear, re-run or backfill: each user's report of a day has one outbox
   key, so nothing is sent twice. A run stopped by its soft time limit (55 of 60 minutes)
@@ -40,11 +41,13 @@ def ads_generate_daily_report():
         from include.orchestration import connections, variables
         from include.orchestration.budget import soft_limit
         from include.orchestration.schedules import local_days
+        from include.orchestration.unsubscribe import unsubscribe_links
 
         day = local_days("ads").first  # the 09:00 run's interval starts yesterday at 09:00
         batch_size = variables.get_int("ads_report_batch_size", 200, minimum=1, maximum=10_000)
+        links = unsubscribe_links("ads")
         with soft_limit() as budget, connect(connections.outbox_db("ads")) as conn:
-            return queue_daily_reports(conn, day, batch_size=batch_size, budget=budget)
+            return queue_daily_reports(conn, day, batch_size=batch_size, budget=budget, unsubscribe=links)
 
     deliver_notifications(upstream=queue_reports())
 

@@ -14,7 +14,9 @@ delivered.
 
 - **Owner:** fitness
 - **Reads:** `fitness.users`, `fitness.workouts`, `fitness.workout_exercises`,
-  `fitness.exercises` (connection `fitness_db`); variable `fitness_report_batch_size`
+  `fitness.exercises` (connection `fitness_db`); variable `fitness_report_batch_size`;
+  one-click unsubscribe links (RFC 8058) signed with the connection `unsubscribe_signing`,
+  base URL from the variable `unsubscribe_base_urls`
 - **Writes:** `platform.outbox` (then delivers it, as `platform_deliver_notifications` does)
 - **Triage:** safe to clear, re-run or backfill: each user's report of a week has one
   outbox key, so nothing is sent twice. A run stopped by its soft time limit committed its
@@ -43,14 +45,17 @@ def fitness_send_weekly_progress_reports():
         from include.orchestration import connections, variables
         from include.orchestration.budget import soft_limit
         from include.orchestration.schedules import local_days
+        from include.orchestration.unsubscribe import unsubscribe_links
 
         days = local_days("fitness")
         run_day = days.last  # the Monday the interval ends on
         first = run_day - timedelta(days=progress_reports.CHART_DAYS)
         day_bounds = [days.midnight(first + timedelta(days=i)) for i in range(progress_reports.CHART_DAYS + 1)]
         batch_size = variables.get_int("fitness_report_batch_size", 2000, minimum=1, maximum=50_000)
+        links = unsubscribe_links("fitness")
         with soft_limit() as budget, connect(connections.outbox_db("fitness")) as conn:
-            return progress_reports.queue_progress_reports(conn, day_bounds, batch_size=batch_size, budget=budget)
+            return progress_reports.queue_progress_reports(conn, day_bounds, batch_size=batch_size, budget=budget,
+                                                           unsubscribe=links)
 
     deliver_notifications(upstream=queue_progress_reports())
 

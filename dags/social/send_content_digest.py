@@ -13,7 +13,8 @@ batches of user ids (one statement per batch) and queued in the outbox with dedu
 - **Owner:** social
 - **Reads:** `social.users`, `social.follows`, `social.posts`, `social.likes`,
   `social.comments` (connection `social_db`); variables `social_digest_top_n`,
-  `social_digest_batch_size` (default 5000)
+  `social_digest_batch_size` (default 5000); one-click unsubscribe links (RFC 8058) signed
+  with the connection `unsubscribe_signing`, base URL from the variable `unsubscribe_base_urls`
 - **Writes:** `platform.outbox` (then delivers it, as `platform_deliver_notifications` does)
 - **Triage:** safe to clear, re-run or backfill: each user's digest of a week has one outbox
   key, so nothing is sent twice. A run stopped by its soft time limit committed its finished
@@ -40,14 +41,16 @@ def social_send_content_digest():
         from include.orchestration import connections, variables
         from include.orchestration.budget import soft_limit
         from include.orchestration.schedules import local_days
+        from include.orchestration.unsubscribe import unsubscribe_links
         from include.social import digest
 
         week = local_days("social")  # the week and its label are the social calendar's
         top_n = variables.get_int("social_digest_top_n", 5, minimum=1, maximum=50)
         batch_size = variables.get_int("social_digest_batch_size", 5000, minimum=1, maximum=100_000)
+        links = unsubscribe_links("social")
         with soft_limit() as budget, connect(connections.outbox_db("social")) as conn:
             return digest.queue_digests(conn, week.start, week.end, top_n=top_n, batch_size=batch_size,
-                                        budget=budget)
+                                        budget=budget, unsubscribe=links)
 
     deliver_notifications(upstream=queue_digests())
 

@@ -19,7 +19,9 @@ a time.
 - **Reads:** `videos.creators`, `videos.videos`, `videos.daily_stats`, `videos.predictions`,
   `videos.video_keywords` (connection `videos_db`); connection `llm_default` (host = API
   base URL, password = API key, extra `model`, `auth: bearer`; optional); variables
-  `videos_report_llm_concurrency` (4), `videos_report_batch_size` (creators per batch, 100)
+  `videos_report_llm_concurrency` (4), `videos_report_batch_size` (creators per batch, 100);
+  one-click unsubscribe links (RFC 8058) signed with the connection `unsubscribe_signing`,
+  base URL from the variable `unsubscribe_base_urls`
 - **Writes:** `videos.daily_reports`, `platform.outbox` (then delivers it, as
   `platform_deliver_notifications` does)
 - **Triage:** safe to clear, re-run or backfill: reports are upserts keyed by
@@ -62,17 +64,19 @@ def videos_daily_ai_reports():
         from include.orchestration import connections, variables
         from include.orchestration.budget import soft_limit
         from include.orchestration.schedules import local_days
+        from include.orchestration.unsubscribe import unsubscribe_links
         from include.videos import reports
 
         days = local_days("videos")
         concurrency = variables.get_int("videos_report_llm_concurrency", 4, minimum=1, maximum=MAX_LLM_CONCURRENCY)
         batch_size = variables.get_int("videos_report_batch_size", 100, minimum=1, maximum=10_000)
+        links = unsubscribe_links("videos")
         clients, no_llm_reason = _chat_clients(concurrency)
         try:
             with soft_limit() as budget, connect(connections.outbox_db("videos")) as conn:
                 return reports.generate_daily_reports(
                     conn, days.first, days.bounds(days.first)[1], chat_clients=clients, no_llm_reason=no_llm_reason,
-                    batch_size=batch_size, budget=budget)
+                    batch_size=batch_size, budget=budget, unsubscribe=links)
         finally:
             for client in clients:
                 client.close()

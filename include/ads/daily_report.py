@@ -29,8 +29,10 @@ from include.common.charts import bar_chart_png
 from include.common.email import inline_png
 from include.common.outbox import OutboxMessage, enqueue, existing_keys
 from include.common.time_budget import TimeBudget, run_batches
+from include.common.unsubscribe import UnsubscribeLinks
 
 TEMPLATE = "ads/daily_report"
+LIST_ID = "daily_report"  # the one-click unsubscribe list (include/common/unsubscribe.py)
 PLATFORM_NAMES = {"meta": "Meta", "tiktok": "TikTok", "google": "Google Ads"}
 
 
@@ -98,8 +100,9 @@ def _chart(currency: str, rows: list[dict], day: date) -> tuple[dict, object]:
     return context, image
 
 
-def user_email(rows: list[dict], day: date) -> OutboxMessage:
-    """The report of one user (`rows`: their accounts that spent on `day`, by currency)."""
+def user_email(rows: list[dict], day: date, unsubscribe: UnsubscribeLinks | None = None) -> OutboxMessage:
+    """The report of one user (`rows`: their accounts that spent on `day`, by currency), with
+    `unsubscribe` their one-click unsubscribe link (list `daily_report`)."""
     first = rows[0]
     charts, images = [], []
     for currency, group in groupby(rows, key=lambda r: r["currency"].strip()):
@@ -117,12 +120,14 @@ def user_email(rows: list[dict], day: date) -> OutboxMessage:
         "charts": charts,
     }
     return OutboxMessage(dedupe_key(first["user_id"], day), "email", "ads", first["email"], TEMPLATE, context,
-                         images=tuple(images))
+                         images=tuple(images),
+                         unsubscribe_url=unsubscribe.url(LIST_ID, first["user_id"]) if unsubscribe else None)
 
 
 def queue_daily_reports(conn: psycopg.Connection, day: date, *, batch_size: int = 200,
-                        budget: TimeBudget | None = None) -> dict:
-    """Queue the reports of `day`, committing after each batch of `batch_size` user ids.
+                        budget: TimeBudget | None = None, unsubscribe: UnsubscribeLinks | None = None) -> dict:
+    """Queue the reports of `day`, committing after each batch of `batch_size` user ids; with
+    `unsubscribe` (the DAG always passes it) each carries its one-click unsubscribe link.
 
     Returns {"day", "recipients", "accounts", "queued", "skipped_already_sent", "batches"};
     raises SoftTimeLimitExceeded when `budget` runs out with batches left (a rerun continues:
@@ -138,7 +143,8 @@ def queue_daily_reports(conn: psycopg.Connection, day: date, *, batch_size: int 
             rows = repository.account_figures(conn, lo, hi, day)
             users = [list(group) for _, group in groupby(rows, key=lambda r: r["user_id"])]
             done = existing_keys(conn, [dedupe_key(u[0]["user_id"], day) for u in users])
-            queued = enqueue(conn, [user_email(u, day) for u in users if dedupe_key(u[0]["user_id"], day) not in done])
+            queued = enqueue(conn, (user_email(u, day, unsubscribe) for u in users
+                                    if dedupe_key(u[0]["user_id"], day) not in done))
             conn.commit()
             yield {"recipients": len(users), "accounts": len(rows), "queued": queued,
                    "skipped_already_sent": len(users) - queued, "batches": 1}

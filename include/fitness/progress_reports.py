@@ -31,9 +31,11 @@ from include.common.charts import bar_chart_png
 from include.common.email import inline_png
 from include.common.outbox import OutboxMessage, enqueue, existing_keys
 from include.common.time_budget import TimeBudget, run_batches
+from include.common.unsubscribe import UnsubscribeLinks
 from include.fitness.repository import progress_reports as repository
 
 TEMPLATE = "fitness/progress_report"
+LIST_ID = "progress_report"  # the one-click unsubscribe list (include/common/unsubscribe.py)
 CHART_WEEKS = 8
 CHART_DAYS = 7 * CHART_WEEKS
 
@@ -80,8 +82,9 @@ def summarize(days: list[list[int]]) -> dict:
     return {"weeks": weeks, "streak": streak}
 
 
-def report_message(row: dict, monday: date) -> OutboxMessage:
-    """The email of one recipient for the week starting `monday`."""
+def report_message(row: dict, monday: date, unsubscribe: UnsubscribeLinks | None = None) -> OutboxMessage:
+    """The email of one recipient for the week starting `monday`, with `unsubscribe` their
+    one-click unsubscribe link (list `progress_report`)."""
     facts = summarize(row["days"])
     (workouts, minutes, calories), before = facts["weeks"][-1], facts["weeks"][-2]
     last_day = monday + timedelta(days=6)
@@ -112,12 +115,14 @@ def report_message(row: dict, monday: date) -> OutboxMessage:
                          "minutes": fmt_int(m)} for i, m in enumerate(weekly_minutes)],
     }
     return OutboxMessage(dedupe_key(row["user_id"], monday), "email", "fitness", row["email"], TEMPLATE, context,
-                         images=(chart,))
+                         images=(chart,),
+                         unsubscribe_url=unsubscribe.url(LIST_ID, row["user_id"]) if unsubscribe else None)
 
 
 def queue_progress_reports(conn: psycopg.Connection, day_bounds: list[datetime], *, batch_size: int = 2000,
-                           budget: TimeBudget | None = None) -> dict:
-    """Queue the reports of the week that ends at `day_bounds[-1]`, committing each batch.
+                           budget: TimeBudget | None = None, unsubscribe: UnsubscribeLinks | None = None) -> dict:
+    """Queue the reports of the week that ends at `day_bounds[-1]`, committing each batch;
+    with `unsubscribe` (the DAG always passes it) each carries its one-click unsubscribe link.
 
     `day_bounds` are the CHART_DAYS + 1 local midnights of the chart's 8 weeks, the first
     the Monday 7 weeks before the week's Monday, the last the midnight after the week's
@@ -138,17 +143,17 @@ def queue_progress_reports(conn: psycopg.Connection, day_bounds: list[datetime],
     conn.commit()
     ranges = key_ranges(*bounds, batch_size) if bounds else []
     totals = {"week": week_label(monday), "recipients": 0, "queued": 0, "skipped_already_sent": 0, "batches": 0}
-    return run_batches(_batches(conn, ranges, day_bounds, week_start, monday), budget, result=totals,
+    return run_batches(_batches(conn, ranges, day_bounds, week_start, monday, unsubscribe), budget, result=totals,
                        total=len(ranges))
 
 
 def _batches(conn: psycopg.Connection, ranges: list[tuple[int, int]], day_bounds: list[datetime],
-             week_start: datetime, monday: date) -> Iterator[dict]:
+             week_start: datetime, monday: date, unsubscribe: UnsubscribeLinks | None) -> Iterator[dict]:
     for lo, hi in ranges:
         rows = repository.report_rows(conn, lo, hi, day_bounds=day_bounds, week_start=week_start)
         # Drawing the chart is most of a batch's cost: a rerun draws only what is not queued yet.
         done = existing_keys(conn, [dedupe_key(row["user_id"], monday) for row in rows])
-        queued = enqueue(conn, [report_message(row, monday) for row in rows
-                                if dedupe_key(row["user_id"], monday) not in done])
+        queued = enqueue(conn, (report_message(row, monday, unsubscribe) for row in rows
+                                if dedupe_key(row["user_id"], monday) not in done))
         conn.commit()
         yield {"recipients": len(rows), "queued": queued, "skipped_already_sent": len(rows) - queued, "batches": 1}

@@ -40,6 +40,7 @@ from include.common.email import inline_png
 from include.common.http import ApiError
 from include.common.outbox import OutboxMessage, enqueue
 from include.common.time_budget import TimeBudget, run_batches
+from include.common.unsubscribe import UnsubscribeLinks
 from include.videos import narrative as words
 from include.videos.llm_client import LlmAnswerError
 from include.videos.repository import reports as repository
@@ -148,9 +149,14 @@ def _video_context(row: dict, story: Narrative) -> dict:
     }
 
 
-def creator_email(rows: list[dict], stories: list[Narrative], day: date) -> OutboxMessage | None:
+LIST_ID = "daily_report"  # the one-click unsubscribe list (include/common/unsubscribe.py)
+
+
+def creator_email(rows: list[dict], stories: list[Narrative], day: date,
+                  unsubscribe: UnsubscribeLinks | None = None) -> OutboxMessage | None:
     """The email of one creator's reports of `day`; None when none of the videos has stats
-    for the day (nothing to tell)."""
+    for the day (nothing to tell). With `unsubscribe`, it carries the creator's one-click
+    unsubscribe link (list `daily_report`)."""
     first = rows[0]
     with_stats = [(r, s) for r, s in zip(rows, stories, strict=True) if r["facts"]["views"] is not None]
     if not with_stats:
@@ -177,16 +183,18 @@ def creator_email(rows: list[dict], stories: list[Narrative], day: date) -> Outb
         "videos": [_video_context(r, s) for r, s in with_stats],
     }
     return OutboxMessage(dedupe_key(first["creator_id"], day), "email", "videos", first["creator_email"],
-                         TEMPLATE, context, images=(chart,))
+                         TEMPLATE, context, images=(chart,),
+                         unsubscribe_url=unsubscribe.url(LIST_ID, first["creator_id"]) if unsubscribe else None)
 
 
-def creator_emails(rows: list[dict], stories: list[Narrative], day: date) -> list[OutboxMessage]:
+def creator_emails(rows: list[dict], stories: list[Narrative], day: date,
+                   unsubscribe: UnsubscribeLinks | None = None) -> list[OutboxMessage]:
     """One email per creator of `rows` (ordered by creator) that had stats on `day`."""
     paired = list(zip(rows, stories, strict=True))
     messages = []
     for _, group in groupby(paired, key=lambda pair: pair[0]["creator_id"]):
         members = list(group)
-        message = creator_email([r for r, _ in members], [s for _, s in members], day)
+        message = creator_email([r for r, _ in members], [s for _, s in members], day, unsubscribe)
         if message is not None:
             messages.append(message)
     return messages
@@ -196,10 +204,12 @@ def creator_emails(rows: list[dict], stories: list[Narrative], day: date) -> lis
 
 def generate_daily_reports(conn: psycopg.Connection, day: date, day_end: datetime, *,
                            chat_clients: Sequence[Chat] = (), no_llm_reason: str | None = None,
-                           batch_size: int = 100, budget: TimeBudget | None = None) -> dict:
+                           batch_size: int = 100, budget: TimeBudget | None = None,
+                           unsubscribe: UnsubscribeLinks | None = None) -> dict:
     """Write the reports of `day` (which ends at the aware `day_end`: videos published before
     it are reported on) and queue the creators' emails, batch by batch of `batch_size`
-    creators, each committed (see the module docstring).
+    creators, each committed (see the module docstring). With `unsubscribe` (the DAG always
+    passes it) each email carries its creator's one-click unsubscribe link.
 
     Returns {"day", "videos", "reports_written", "reports_deleted", "narratives": {source:
     count}, "fallbacks": {reason kind: count}, "emails_queued", "emails_already_queued",
@@ -220,7 +230,7 @@ def generate_daily_reports(conn: psycopg.Connection, day: date, day_end: datetim
             pairs = zip(rows, stories, strict=True)
             written, deleted = repository.replace_reports(
                 conn, day, lo, hi, [(r["video_id"], r["facts"], s.text, s.source, s.fallback_reason) for r, s in pairs])
-            messages = creator_emails(rows, stories, day)
+            messages = creator_emails(rows, stories, day, unsubscribe)
             queued = enqueue(conn, messages)
             conn.commit()
             yield {"videos": len(rows), "reports_written": written, "reports_deleted": deleted,

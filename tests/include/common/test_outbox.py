@@ -448,3 +448,55 @@ def test_refused_messages_keep_their_backoff_when_the_server_answers(clean, sink
         wait = conn.execute("SELECT next_attempt_at - now() FROM platform.outbox WHERE dedupe_key = 'mixed:refused'"
                             ).fetchone()[0]
     assert wait > timedelta(seconds=250)  # its 5-minute backoff stands
+
+
+def test_recurring_mail_carries_one_click_unsubscribe_on_the_wire_and_transactional_mail_does_not(clean, sink):
+    """A digest built with its signed link: the RFC 8058 headers arrive at the SMTP sink (parsed
+    from the wire), the same link is in the text and HTML bodies and verifies for its user;
+    a health alert (transactional) has neither header."""
+    from datetime import UTC, datetime, timedelta
+    from email import message_from_bytes
+
+    from include.common.unsubscribe import UnsubscribeLinks, token_of_url, verify
+    from include.social.digest import _message
+
+    key = "outbox-test-signing-key-000000000"
+    links = UnsubscribeLinks.for_domain("social", key, {"social": "https://social.example.test/unsubscribe"})
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    row = {"user_id": 42, "email": "ada@social.test", "username": "ada", "full_name": "Ada", "posts": [
+        {"post_id": 1, "author_username": "bob", "author_name": "Bob", "excerpt": "hello", "likes": 2,
+         "comments": 1, "score": 5}]}
+    digest = _message(row, start, start + timedelta(days=7), links)
+    _, control = sink
+    with psycopg.connect(clean) as conn:
+        with pytest.raises(ValueError, match="https"):
+            enqueue(conn, [OutboxMessage("bad:url", "email", "social", "a@b.c", "social/digest", digest.context,
+                                         unsubscribe_url="http://social.example.test/u?token=x")])
+        with pytest.raises(ValueError, match="push has no List-Unsubscribe"):
+            enqueue(conn, [OutboxMessage("push:u", "push", "social", "token-1", "social/welcome", {},
+                                         unsubscribe_url=digest.unsubscribe_url)])
+        assert enqueue(conn, [digest, alert("health:db:down:9")]) == 2
+        conn.commit()
+    assert deliver_pending(clean, smtp_sender(sink[0].smtp_port), None).sent == 2
+    mails = {m["dedupe_key"]: m for m in control.emails()}
+    url = digest.unsubscribe_url
+    wire = mails["digest:42:2026-W10"]
+    assert wire["headers"]["List-Unsubscribe"] == f"<{url}>"
+    assert wire["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"Unsubscribe with one click: {url}" in wire["text"]
+    assert f'href="{url.replace("&", "&amp;")}"' in wire["html"]
+    assert verify(token_of_url(url), key, domain="social").user_id == "42"
+    alert_mail = mails["health:db:down:9"]
+    assert "List-Unsubscribe" not in alert_mail["headers"] and "List-Unsubscribe-Post" not in alert_mail["headers"]
+    assert "Unsubscribe" not in alert_mail["text"]
+    # and the message as build_message puts it on the wire (unfolded: RFC 5322's 998 limit), parsed back
+    from include.common.email import WIRE_POLICY, build_message
+
+    [stored] = [r for r in rows(clean) if r["dedupe_key"] == "digest:42:2026-W10"]
+    from include.common.messages import OutboxRow
+
+    parsed = message_from_bytes(build_message(OutboxRow(
+        stored["id"], stored["dedupe_key"], "email", "social", stored["recipient"], stored["subject"],
+        stored["body_text"], stored["body_html"], stored["payload"], 0), "jobs@social.test").as_bytes(policy=WIRE_POLICY))
+    assert parsed["List-Unsubscribe"] == f"<{url}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
