@@ -25,7 +25,12 @@ transaction that inserted it, so it goes exactly once. Users that are not active
 (the anomaly is still recorded).
 
 Set-based: one statement per key range of account ids (include/ads/repository/anomalies.py),
-each batch committed, under `run_batches` and the soft limit.
+each batch committed, under `run_batches` and the soft limit. It reads no baseline rows for
+the gates: every stats row carries its campaign's running totals of the earlier rows
+(`prior_*`, kept by the fetch merge; a writer that bypasses it calls `refresh_priors`), so a
+baseline's count, mean spend and each metric's mean and standard deviation are the
+difference of two rows' totals; only the campaign-days those leave able to alert (any median
+lies within one standard deviation of the mean) get their median and MAD from their rows.
 """
 
 from __future__ import annotations
