@@ -399,21 +399,22 @@ async def insights(version: str, account_id: str, request: Request):
 
     account = ads_data.account("meta", account_id)
     stats = ads_data.account_stats("meta", account_id, since, until, _today())
-    if increment == "1":
-        rows = [_row(account, [s], s.day, s.day, fields) for s in stats]
+    if increment == "1":  # one row per campaign-day: only this page's are formatted
+        total = len(stats)
+        page = [_row(account, [s], s.day, s.day, fields) for s in stats[start:start + limit]]
     else:
         by_campaign: dict[str, list] = {}
         for s in stats:
             by_campaign.setdefault(s.campaign_id, []).append(s)
         rows = [_row(account, by_campaign[c], since, until, fields) for c in sorted(by_campaign)]
-    page = rows[start:start + limit]
+        total, page = len(rows), rows[start:start + limit]
     if not page:
         return {"data": []}
     body = {"data": malformed_with(request, page, ROW_CORRUPTIONS),
             "paging": {"cursors": {"before": _cursor(start), "after": _cursor(start + len(page) - 1)}}}
     if start > 0:
         body["paging"]["previous"] = _page_url(request, version, account_id, before=_cursor(start))
-    if start + len(page) < len(rows):
+    if start + len(page) < total:
         body["paging"]["next"] = _page_url(request, version, account_id, after=_cursor(start + len(page) - 1))
     return body
 
