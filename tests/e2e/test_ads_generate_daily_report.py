@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import run_dag, task_result, task_states
+from tests.e2e.unsubscribe_support import assert_one_click_unsubscribe
 from tests.include.ads import _builders as build
 
 RUN_END = datetime(2026, 8, 20, 9, 0, tzinfo=UTC)  # the interval [08-19 09:00, 08-20 09:00): reports 08-19
@@ -51,6 +52,7 @@ def test_one_report_per_user_with_spend(repo_dags, sandbox, users):
         assert shown in text, shown
     assert [i["content_type"] for i in mail["inline"]] == ["image/png", "image/png"]
     assert all(f"cid:{i['cid']}" in mail["html"] for i in mail["inline"])
+    assert_one_click_unsubscribe(mail, "ads", "daily_report", users["ada"])
     for email in users["quiet"].values():
         assert sandbox.emails(to=email) == [], email
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from tests.e2e.conftest import run_dag, task_result, task_states
+from tests.e2e.unsubscribe_support import assert_one_click_unsubscribe
 from tests.include.fitness import job_data as data
 
 T = datetime(2031, 9, 15, 8, 0, tzinfo=UTC)  # Monday 08:00: the week Sep 8..14, ISO 2031-W37
@@ -41,6 +42,7 @@ def test_report_goes_once_to_active_opted_in_users(repo_dags, app_db, sandbox):
     assert "Workouts:  3  (+2 (+200%))" in text and "Minutes:   90  (+45 (+100%))" in text
     assert "Streak:    3 days" in text and f"Best exercise: Row {tag}, 6 sets, 72 reps, up to 40 kg" in text
     assert "2031-W37 (from 2031-09-08)  90 min" in text
+    assert_one_click_unsubscribe(mail, "fitness", "progress_report", ids["fit"])
     for nobody in ("optout", "idle", "lazy"):
         assert sandbox.emails(to=email[nobody]) == [], nobody
 

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import run_dag, task_result, task_states
+from tests.e2e.unsubscribe_support import assert_one_click_unsubscribe
 
 # dag.test at a Monday 09:00 logical date runs the week that ends then.
 WEEK_END = datetime(2026, 8, 17, 9, 0, tzinfo=UTC)
@@ -71,6 +72,7 @@ def test_digest_goes_once_to_active_opted_in_followers(repo_dags, sandbox, graph
     assert text.index(f"three likes {tag}") < text.index(f"one comment {tag}")
     assert "3 likes · 0 comments" in text and "0 likes · 1 comment" in text
     assert f"no engagement {tag}" not in text and f"older news {tag}" not in text
+    assert_one_click_unsubscribe(mail, "social", "digest", graph["ids"]["reader"])
     for nobody in ("optout", "inactive", "quiet", "author", "silent"):
         assert sandbox.emails(to=graph["email"][nobody]) == [], nobody
 

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import run_dag, task_result, task_states
+from tests.e2e.unsubscribe_support import assert_one_click_unsubscribe
 
 # dag.test at a 18:00 logical date runs the interval that ends then: it starts at 18:00 the
 # day before, which is the report's day.
@@ -97,6 +98,7 @@ def test_reports_stored_and_one_email_per_creator(repo_dags, sandbox, catalogue,
     assert f'src="cid:{chart["cid"]}"' in ada["html"] and "<svg" not in ada["html"]
     assert {"  2026-07-20  398", "  2026-06-21  340"} <= set(ada["text"].splitlines())  # the numbers too
     assert stored["tour"]["narrative"] in ada["text"]
+    assert_one_click_unsubscribe(ada, "videos", "daily_report", catalogue["creators"]["ada"])
     [bo] = sandbox.emails(to=catalogue["email"]["bo"])
     assert "(standard summary)" in bo["text"]
 
