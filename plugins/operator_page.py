@@ -114,6 +114,11 @@ def build_app():
     from include.orchestration import clients, variables
     from include.platform import operator_page as page
 
+    # The api-server is a server component, but unlike the scheduler and triggerer it does not
+    # say so to the Task SDK, whose connection and variable lookups (PostgresHook, RedisHook,
+    # Variable.get) then skip the metadata database, where `make run` keeps the connections.
+    # This is the marker the SDK's secrets-backend detection reads (ensure_secrets_backend_loaded).
+    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
     platform_dsn = _PlatformDsn()
     bearer = HTTPBearer(auto_error=False)
     app = FastAPI(title="jobyard operator page", docs_url=None, redoc_url=None, openapi_url=None)

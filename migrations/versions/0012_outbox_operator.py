@@ -16,8 +16,7 @@ the indexes its bounded queries use, and the record of every requeue.
 - `platform.outbox_requeues`: who requeued what, when, and how many.
 
 Revision ID: 0012
-Revises: 0009 (0010 and 0011 are assigned to work not merged yet: whichever lands last,
-          0012 then follows 0011)
+Revises: 0009 (written when 0009 was the head; 0013, 0011 and 0010 were chained after it)
 """
 
 from alembic import op

@@ -40,19 +40,41 @@ USERS = "admin:admin,viewer:viewer"
 ERROR = "550 5.1.1 mailbox unavailable (operator test)"
 
 
+# Kept in the metadata database instead of the environment, as `make run` keeps them: the
+# plugin must find them from inside the api-server.
+FROM_METASTORE = {"connection": ("AIRFLOW_CONN_PLATFORM_DB", "AIRFLOW_CONN_REDIS_DEFAULT"),
+                  "variable": ("AIRFLOW_VAR_RATE_LIMITS",)}
+
+
 @pytest.fixture(scope="module")
 def stack(airflow_db, app_db, sandbox):
-    """The live LocalExecutor stack of tests/live/conftest.py, with a viewer beside the admin."""
+    """The live LocalExecutor stack of tests/live/conftest.py, with a viewer beside the admin,
+    and the page's connections and variable in the metadata database."""
     env = SESSION["env"]
-    before = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS")
+    saved = {k: env.get(k) for k in ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", *sum(FROM_METASTORE.values(), ()))}
     env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = USERS
+    for key in sum(FROM_METASTORE.values(), ()):
+        env.pop(key)
     try:
         live = LiveAirflow("local")
     finally:
-        if before is None:
-            env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS")
-        else:
-            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = before
+        for key, value in saved.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+    try:
+        for key in FROM_METASTORE["connection"]:
+            conn = json.loads(saved[key])
+            live.api("POST", "/connections", {
+                "connection_id": key.removeprefix("AIRFLOW_CONN_").lower(), "conn_type": conn["conn_type"],
+                "host": conn.get("host"), "port": conn.get("port"), "login": conn.get("login"),
+                "password": conn.get("password"), "schema": conn.get("schema"),
+                "extra": json.dumps(conn.get("extra") or {})})
+        live.api("POST", "/variables", {"key": "rate_limits", "value": saved["AIRFLOW_VAR_RATE_LIMITS"]})
+    except Exception:
+        live.stop()
+        raise
     yield live
     live.stop()
 
@@ -153,7 +175,8 @@ def test_an_admin_requeues_a_message_and_a_group_never_a_sent_one(stack, message
     overview = json.loads(call(stack, "GET", "/api/overview", bearer=admin)[1])
     [group] = [g for g in overview["dead_groups"] if g["error_key"] == key]
     assert group["messages"] == 1 and overview["rate_limits_error"] is None
-    assert {r["api"] for r in overview["rate_limits"]} >= {"soundcharts", "acrcloud"}
+    limits = {r["api"]: r["limit"] for r in overview["rate_limits"]}
+    assert limits == {"acrcloud": "50/1s", "soundcharts": "50/1s"}, "the rate_limits variable of the metastore"
     status, body = call(stack, "POST", "/api/requeue", bearer=admin, body={"error_key": key})
     assert status == 200 and json.loads(body)["message_ids"] == [ids["dead2"]] and json.loads(body)["remaining"] == 0
 
