@@ -161,8 +161,12 @@ def _job_call(job: str, conn: psycopg.Connection, dsn: str, params: dict):
         from include.social.tokens import cleanup_expired_tokens
         return cleanup_expired_tokens(conn, NOW, **until_budget)
     if job == "content_digest":
+        from include.common.unsubscribe import UnsubscribeLinks
         from include.social.digest import queue_digests
-        return queue_digests(conn, NOW - timedelta(days=7), NOW, **until_budget)
+        # as the DAG runs it: every digest with its signed one-click unsubscribe link
+        links = UnsubscribeLinks.for_domain("social", "bench-unsubscribe-signing-key-0000",
+                                            {"social": "https://social.example.test/email/unsubscribe"})
+        return queue_digests(conn, NOW - timedelta(days=7), NOW, unsubscribe=links, **until_budget)
     if job == "welcome_email":
         from include.social.welcome import queue_welcome
         result = queue_welcome(conn, params["user_id"])
