@@ -126,7 +126,9 @@ _CHECK = f"""
 _COPY = f"COPY pg_temp.{STAGE_TABLE} ({_COLUMNS}) FROM STDIN (FORMAT binary)"
 # No ORDER BY: a sequential scan of a temp table (never parallel, never a synchronized scan)
 # returns the rows in the order they were copied, so ids follow the caller's order without a
-# sort of every rendered body. Keys are unique in the stage (deduplicated while rendering).
+# sort of every rendered body. A key that is in the stage twice (repeated in two chunks) is
+# inserted once, its first row: ON CONFLICT DO NOTHING also skips a row that conflicts with
+# one inserted earlier by the same statement.
 _MOVE = f"""
     INSERT INTO platform.outbox ({_COLUMNS})
     SELECT dedupe_key, channel, domain, recipient, subject, body_text, body_html, payload::jsonb
@@ -135,9 +137,12 @@ _MOVE = f"""
 """
 
 
-def _chunks(messages: Iterable[OutboxMessage], seen: set[str], size: int) -> Iterator[list[tuple]]:
-    """Rendered rows, `size` at a time, each dedupe key once (the first message wins)."""
+def _chunks(messages: Iterable[OutboxMessage], size: int) -> Iterator[list[tuple]]:
+    """Rendered rows, `size` at a time, each dedupe key once per chunk (the first message
+    wins; a repeat is not rendered). Only the chunk's keys are kept, so memory stays flat
+    however long the stream; a key repeated in a later chunk is dropped by the INSERT."""
     chunk: list[tuple] = []
+    seen: set[str] = set()
     for msg in messages:
         if msg.dedupe_key in seen:
             continue
@@ -145,7 +150,7 @@ def _chunks(messages: Iterable[OutboxMessage], seen: set[str], size: int) -> Ite
         chunk.append(_render(msg))
         if len(chunk) >= size:
             yield chunk
-            chunk = []
+            chunk, seen = [], set()
     if chunk:
         yield chunk
 
@@ -157,7 +162,7 @@ def enqueue(conn: psycopg.Connection, messages: Iterable[OutboxMessage], *, chun
 
     Streaming: `messages` may be any iterable, a generator included; it is rendered
     `chunk_size` messages at a time and each chunk is COPY'd into a temp table of the session
-    (memory holds one chunk, not the whole stream), then ONE `INSERT ... SELECT ... ON
+    (memory holds one chunk and its keys, not the whole stream), then ONE `INSERT ... SELECT ... ON
     CONFLICT (dedupe_key) DO NOTHING` moves them all into `platform.outbox`. Statements: the
     outbox check, the temp table's CREATE on a session's first call, one COPY per chunk, the
     INSERT, a TRUNCATE of the temp table.
@@ -178,7 +183,7 @@ def enqueue(conn: psycopg.Connection, messages: Iterable[OutboxMessage], *, chun
     staged = 0
     with conn.cursor() as cur:
         try:
-            for chunk in _chunks(messages, set(), chunk_size):
+            for chunk in _chunks(messages, chunk_size):
                 if stage is None:
                     cur.execute(_CREATE_STAGE.format(table=STAGE_TABLE, compression="COMPRESSION lz4" if lz4 else ""))
                     stage = STAGE_TABLE
