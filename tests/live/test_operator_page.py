@@ -234,6 +234,7 @@ def _browser_or_fail():
     return sync_playwright
 
 
+@pytest.mark.browser  # `make test FAST=1` skips it; CI runs it
 def test_browser_login_nav_search_and_requeue(stack, messages, app_db, session_env):
     sync_playwright = _browser_or_fail()
     recipient, ids = messages

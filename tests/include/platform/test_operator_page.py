@@ -202,7 +202,8 @@ def test_health_shows_each_checks_state_since_and_latest_reading(conn):
                            (%(t2)s, 'disk', '/', false, 0.05, 'fraction', 'free 5 %% < 10 %%')""",
                  {"t1": t1, "t2": t2})
     conn.execute("""INSERT INTO platform.health_state (check_name, target, ok, since, detail)
-                    VALUES ('database', 'jobyard', true, %(t1)s, ''), ('disk', '/', false, %(t2)s, 'free 5 %% < 10 %%')""",
+                    VALUES ('database', 'jobyard', true, %(t1)s, ''),
+                           ('disk', '/', false, %(t2)s, 'free 5 %% < 10 %%')""",
                  {"t1": t1, "t2": t2})
     rows = page.health(conn)
     assert [(h["check_name"], h["ok"], h["since"], h["checked_at"], h["value"]) for h in rows] == [
