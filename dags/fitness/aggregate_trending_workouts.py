@@ -12,8 +12,10 @@ rows written, rows that dropped out deleted. Result `{day, workouts: {scored, ra
 written, deleted}, exercises: {...}}`.
 
 - **Owner:** fitness
-- **Reads:** `fitness.workouts`, `fitness.workout_exercises` (connection `fitness_db`);
-  variable `fitness_trending_top_n`
+- **Reads:** `fitness.workout_type_hourly`, `fitness.exercise_hourly` (hourly rollups kept
+  by triggers on the workouts and their exercises) for the whole hours of the windows, and
+  `fitness.workouts`, `fitness.workout_exercises` for the partial hours at their edges
+  (connection `fitness_db`); variable `fitness_trending_top_n`
 - **Writes:** `fitness.trending_workouts`, `fitness.trending_exercises` (day D's rows only)
 - **Triage:** safe to clear, re-run or backfill: a day's rows are recomputed from the
   workouts and replaced in one transaction; other days are untouched.

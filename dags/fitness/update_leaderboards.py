@@ -21,8 +21,10 @@ each board is committed on its own. Result `{week, boards, challenges, entries, 
 updated, deleted, participant_scores_updated, board_entries, batches}`.
 
 - **Owner:** fitness
-- **Reads:** `fitness.workouts`, `fitness.users`, `fitness.challenges`,
-  `fitness.challenge_participants` (connection `fitness_db`)
+- **Reads:** `fitness.workouts`, `fitness.user_workout_totals` (the all-time board: each
+  user's totals, kept by triggers on the workouts, less the workouts started at or after the
+  interval end), `fitness.users`, `fitness.challenges`, `fitness.challenge_participants`
+  (connection `fitness_db`)
 - **Writes:** `fitness.leaderboard_entries`, `fitness.challenge_participants.score`
 - **Triage:** safe to clear, re-run or backfill: every board is recomputed from the workouts
   as of the interval end, and unchanged entries are not written, so a rerun writes nothing.

@@ -15,6 +15,10 @@ Only active users (`is_active`) are ranked. Scores are minutes; ranks are 1..n b
 ties by the lower user id, so every rerun ranks the same. Each board is one statement: the
 scores aggregated and ranked with a window function, merged into the entries writing only
 those whose rank or score changed and deleting the entries of users no longer on the board.
+The all-time board reads each user's totals over all workouts (`fitness.user_workout_totals`,
+kept by the workouts' triggers, migration 0010) less the workouts started at or after the
+interval end, one row per user instead of every workout; the week's and the challenges'
+boards aggregate their time range of the workouts.
 Everything is taken at the interval end, never `now()`: a rerun of the same interval writes
 nothing, a backfill recomputes that interval's boards. Each board is committed on its own
 (a step of `run_batches`), under an advisory lock that serialises concurrent runs.

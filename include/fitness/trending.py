@@ -8,6 +8,11 @@ exercise counts once per workout it is in. `uses` is the window's count, `growth
 `fitness.trending_workouts` and `fitness.trending_exercises`, merged in one transaction
 writing only the rows that change and deleting those that dropped out, so a rerun writes
 nothing and a backfill of another day leaves D alone.
+
+The counts come from hourly rollups (`fitness.workout_type_hourly`, `fitness.exercise_hourly`,
+kept exact by triggers: migration 0010) for the whole UTC hours of the windows, and from the
+workouts themselves for the partial hours at the edges (local midnights of a zone whose
+offset is not whole hours), so the result is the same as counting every workout.
 """
 
 from __future__ import annotations

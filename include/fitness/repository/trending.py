@@ -46,7 +46,8 @@ _MERGE = """
 # The counts read the hourly rollups (migration 0010: workouts per type and UTC hour,
 # distinct workouts per exercise and hour, kept by triggers) for the whole hours of each
 # window, and the workouts themselves only for the parts of an hour at the windows' edges
-# (`raw_lo`/`raw_hi`: none when the local midnights fall on whole hours). A whole hour
+# (`{raw}`: ranges of `started_at` as literal parameters, so the planner sees how few rows
+# they hold; `false` when the local midnights fall on whole hours). A whole hour
 # belongs to the window it starts in: those of the previous week end at or before `start`,
 # the window's begin at or after it.
 _WORKOUTS = """
@@ -61,8 +62,8 @@ _WORKOUTS = """
             SELECT w.workout_type,
                    count(*) FILTER (WHERE w.started_at >= %(start)s),
                    count(*) FILTER (WHERE w.started_at < %(start)s)
-              FROM unnest(%(raw_lo)s::timestamptz[], %(raw_hi)s::timestamptz[]) s (lo, hi)
-              JOIN fitness.workouts w ON w.started_at >= s.lo AND w.started_at < s.hi
+              FROM fitness.workouts w
+             WHERE {raw}
              GROUP BY 1) x
      GROUP BY key
 """
@@ -79,9 +80,9 @@ _EXERCISES = """
             SELECT we.exercise_id,
                    count(DISTINCT w.id) FILTER (WHERE w.started_at >= %(start)s),
                    count(DISTINCT w.id) FILTER (WHERE w.started_at < %(start)s)
-              FROM unnest(%(raw_lo)s::timestamptz[], %(raw_hi)s::timestamptz[]) s (lo, hi)
-              JOIN fitness.workouts w ON w.started_at >= s.lo AND w.started_at < s.hi
+              FROM fitness.workouts w
               JOIN fitness.workout_exercises we ON we.workout_id = w.id
+             WHERE {raw}
              GROUP BY 1) x
      GROUP BY key
 """
@@ -118,9 +119,15 @@ def replace_day(conn: psycopg.Connection, what: str, day: date, *, previous_star
                            "exercises": (_EXERCISES, "fitness.trending_exercises", "exercise_id")}[what]
     (prev_lo, prev_hi), prev_raw = hour_split(previous_start, start)
     (cur_lo, cur_hi), cur_raw = hour_split(start, end)
-    raw = prev_raw + cur_raw
+    params = {"day": day, "start": start, "prev_lo": prev_lo, "prev_hi": prev_hi, "cur_lo": cur_lo,
+              "cur_hi": cur_hi, "top_n": top_n}
+    ranges = []
+    for n, (lo, hi) in enumerate(prev_raw + cur_raw):
+        ranges.append(f"(w.started_at >= %(raw{n}_lo)s AND w.started_at < %(raw{n}_hi)s)")
+        params.update({f"raw{n}_lo": lo, f"raw{n}_hi": hi})
+    counted = counted.format(raw=" OR ".join(ranges) or "false")
     sql = f"WITH counted AS ({counted}), " + _MERGE.format(table=table, key=key)  # noqa: S608 - fixed names
-    row = conn.execute(sql, {"day": day, "start": start, "prev_lo": prev_lo, "prev_hi": prev_hi, "cur_lo": cur_lo,
-                             "cur_hi": cur_hi, "raw_lo": [a for a, _ in raw], "raw_hi": [b for _, b in raw],
-                             "top_n": top_n}).fetchone()
+    # A few thousand rows: JIT compiling the plan would cost more than running it.
+    conn.execute("SELECT set_config('jit', 'off', true)")
+    row = conn.execute(sql, params).fetchone()
     return {"scored": int(row[0]), "ranked": int(row[1]), "written": int(row[2]), "deleted": int(row[3])}
