@@ -191,7 +191,9 @@ def _rebuild_function() -> str:
     """`fitness.rebuild_workout_rollups()`: the rollups recounted from scratch (the upgrade,
     and a bulk load that ran with the triggers disabled)."""
     return f"""
-        CREATE FUNCTION fitness.rebuild_workout_rollups() RETURNS void LANGUAGE sql AS $$
+        CREATE FUNCTION fitness.rebuild_workout_rollups() RETURNS void LANGUAGE sql
+        SET work_mem = '256MB'  -- a million users' groups aggregate in memory, not in spilled batches
+        AS $$
             TRUNCATE fitness.user_workout_totals, fitness.workout_type_hourly, fitness.exercise_hourly;
             INSERT INTO fitness.user_workout_totals (user_id, workouts, minutes, calories)
             SELECT user_id, count(*), sum(duration_minutes), sum(calories::bigint)
