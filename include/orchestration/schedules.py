@@ -89,9 +89,14 @@ def last_complete_interval(cron: str, timezone: str, run_after: datetime) -> tup
     repeated hour of a fall-back day it returns the interval before the last complete one.
     Its answer is only the starting point of a short walk of the scheduler's sequence.
     """
+    import pendulum
     from airflow.timetables.base import TimeRestriction
     from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
 
+    if run_after.tzinfo is None:
+        raise ValueError(f"run_after must be time-zone aware, got {run_after!r}")
+    # The Task SDK hands a stdlib datetime; the core timetable calls pendulum's in_timezone on it.
+    run_after = pendulum.instance(run_after)
     core = CoreCronDataIntervalTimetable(cron, timezone)
     guess = core.infer_manual_data_interval(run_after=run_after)
     length = guess.end - guess.start

@@ -70,3 +70,11 @@ def test_local_days_of_intervals_and_their_midnights():
     assert skipped.astimezone(UTC) == datetime(2026, 9, 6, 4, tzinfo=UTC) and skipped.hour == 1
     with pytest.raises(ValueError, match="non-empty"):
         LocalDays.of(datetime(2026, 6, 10, tzinfo=UTC), datetime(2026, 6, 10, tzinfo=UTC), "UTC")
+
+
+def test_a_stdlib_run_after_as_the_task_sdk_hands_it():
+    """The Task SDK's dag_run.run_after is a stdlib datetime, not pendulum's (a manual run without a logical date)."""
+    start, end = last_complete_interval("0 4 * * *", "Europe/Berlin", datetime(2026, 12, 2, 9, 30, tzinfo=UTC))
+    assert (start, end) == (datetime(2026, 12, 1, 3, tzinfo=UTC), datetime(2026, 12, 2, 3, tzinfo=UTC))
+    with pytest.raises(ValueError, match="aware"):
+        last_complete_interval("0 4 * * *", "Europe/Berlin", datetime(2026, 12, 2, 9, 30))
