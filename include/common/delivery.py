@@ -34,8 +34,9 @@ them all. Threads, not asyncio: the senders are blocking clients (smtplib, http.
 that release the GIL while they wait on the network, each thread keeps the simple
 send-then-record order per message that the guarantee below rests on, and the callers'
 senders (and tests' fakes) stay plain objects with a ``send(row)``. What limits a Python
-client is CPU, not waiting: building a MIME message costs ~0.5 ms (include/common/email.py),
-so one interpreter tops out near 1,500 emails/s however many connections it has. For that,
+client is CPU, not waiting: ~0.25-0.4 ms per message (building the MIME message ~0.15 ms,
+writing it ~0.03 ms, SMTP or HTTP round trips, the record), so one interpreter tops out near
+1,500 emails/s on 2 cores however many connections it has (4 was the best in a probe). For that,
 a run with a large backlog (at least `processes_from` due rows) also starts ``processes - 1``
 **helper processes** (``python -c ...`` of this module, fed the run's settings and pickled
 senders on stdin, answering with their counts on stdout): each runs the same threads against
@@ -95,7 +96,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -170,38 +171,51 @@ class UnavailableSender:
 
 _COLUMNS = "id, dedupe_key, channel, domain, recipient, subject, body_text, body_html, payload, attempts"
 
-# Three sources, each read from its own partial index in index order (no sort of the backlog):
-# leases that expired (their deliverer died), rows held back by an outage of a channel that
-# answers again (early), and due rows. A row locked by another claim is skipped, not waited for.
+# A claim takes rows from one of three sources, each read from its own partial index in index
+# order and locked with SKIP LOCKED (a row another claim holds is skipped, not waited for):
+# leases that expired (their deliverer died; looked at when a connection starts and every
+# EXPIRED_EVERY seconds), rows held back by an outage of a channel that answers again (early),
+# and due rows. Early and due rows are read *after the connection's cursor*, the last key it
+# claimed: the rows it already sent stay in those indexes as dead entries until VACUUM, and
+# while any transaction of the server is older than the run (another database's counts) they
+# cannot even be skipped cheaply, so a claim from the start of the index would read every
+# message sent so far (seconds per claim at a million). A connection whose cursor finds
+# nothing claims once more from the start (rows handed back behind it), then stops.
 _CLAIM = f"""
-    WITH expired AS (
-           SELECT id FROM platform.outbox
-            WHERE status = 'sending' AND claimed_until < now() AND attempts < %(max_attempts)s
-              AND channel <> ALL(%(skip)s::text[])
-            ORDER BY claimed_until
-            LIMIT %(limit)s
-              FOR UPDATE SKIP LOCKED),
-         early AS (
-           SELECT id FROM platform.outbox
-            WHERE status = 'pending' AND unreachable AND channel = ANY(%(up)s::text[])
-              AND next_attempt_at > now()
-            ORDER BY channel, id
-            LIMIT %(limit)s
-              FOR UPDATE SKIP LOCKED),
-         due AS (
-           SELECT id FROM platform.outbox
-            WHERE status = 'pending' AND next_attempt_at <= now()
-              AND channel <> ALL(%(skip)s::text[])
-            ORDER BY next_attempt_at, id
-            LIMIT %(limit)s
-              FOR UPDATE SKIP LOCKED)
     UPDATE platform.outbox
        SET status = 'sending', attempts = attempts + 1,
            claimed_until = now() + make_interval(secs => %(lease)s)
-     WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL SELECT id FROM early
-                                  UNION ALL SELECT id FROM due) AS c LIMIT %(limit)s)
-    RETURNING {_COLUMNS}, claimed_until
+     WHERE id IN ({{source}})
+    RETURNING {_COLUMNS}, claimed_until, next_attempt_at
 """
+_EXPIRED = """
+    SELECT id FROM platform.outbox
+     WHERE status = 'sending' AND claimed_until < now() AND attempts < %(max_attempts)s
+       AND channel <> ALL(%(skip)s::text[])
+     ORDER BY claimed_until
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+"""
+_EARLY = """
+    SELECT id FROM platform.outbox
+     WHERE status = 'pending' AND unreachable AND channel = %(channel)s AND id > %(after_id)s
+       AND next_attempt_at > now()
+     ORDER BY channel, id
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+"""
+_DUE = """
+    SELECT id FROM platform.outbox
+     WHERE status = 'pending' AND next_attempt_at <= now()
+       AND (next_attempt_at, id) > (%(after_at)s, %(after_id)s)
+       AND channel <> ALL(%(skip)s::text[])
+     ORDER BY next_attempt_at, id
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+"""
+CLAIM_EXPIRED, CLAIM_EARLY, CLAIM_DUE = (_CLAIM.format(source=q) for q in (_EXPIRED, _EARLY, _DUE))
+EXPIRED_EVERY = 30.0  # seconds between looks at expired leases during a run
+START = (datetime.min.replace(tzinfo=UTC), 0)  # a cursor before every row
 
 # Leases that expired on a row's last allowed attempt: the deliverer died (maybe because of
 # this very message) max_attempts times. Dead, rather than sending it once more.
@@ -283,12 +297,32 @@ class _Run:
         self.out_of_time = False
         self.errors: list[BaseException] = []
         self.connections_used = 0
+        self.early_done: set[str] = set()  # channels whose held-back rows are all claimed
+        self.expired_checked = float("-inf")
+        self.cursor = START  # the highest due key a connection of this run claimed: where new ones start
 
     def claim_params(self) -> dict:
         with self.lock:
             return {"lease": self.settings.lease_seconds, "max_attempts": self.settings.max_attempts,
-                    "skip": list(self.down), "up": sorted(self.up - set(self.down)),
-                    "limit": self.settings.batch_size}
+                    "skip": list(self.down), "limit": self.settings.batch_size}
+
+    def early_channels(self) -> list[str]:
+        """Channels that answer again and may still have rows held back by an outage."""
+        with self.lock:
+            return sorted(self.up - set(self.down) - self.early_done)
+
+    def expired_due(self) -> bool:
+        """Time for a look at expired leases (once per EXPIRED_EVERY seconds of the run)."""
+        with self.lock:
+            now = time.monotonic()
+            if now - self.expired_checked < EXPIRED_EVERY:
+                return False
+            self.expired_checked = now
+            return True
+
+    def advance(self, cursor: tuple) -> None:
+        with self.lock:
+            self.cursor = max(self.cursor, cursor)
 
     def is_down(self, channel: str) -> bool:
         return channel in self.down
@@ -448,11 +482,12 @@ class _Pool:
         claimed_any = False
         try:
             with _connect(run.settings.dsn) as conn:
+                claims = _Claims(conn, run)
                 while not run.stopping():
                     if run.budget.exhausted():
                         run.out_of_time = True
                         break
-                    claimed = conn.execute(_CLAIM, run.claim_params()).fetchall()
+                    claimed = claims.next()
                     if not claimed:
                         break
                     if not claimed_any:
@@ -461,13 +496,51 @@ class _Pool:
                             run.connections_used += 1
                     if len(claimed) >= run.settings.batch_size:
                         self._grow()
-                    lease = claimed[0][-1]
-                    batch = sorted((OutboxRow(*r[:-1]) for r in claimed), key=lambda r: r.id)
+                    lease = claimed[0][-2]
+                    batch = sorted((OutboxRow(*r[:-2]) for r in claimed), key=lambda r: r.id)
                     _deliver_batch(conn, run, batch, lease, senders)
         except BaseException as exc:  # the run raises it once every thread has ended
             log.exception("outbox: delivery connection failed")
             with run.lock:
                 run.errors.append(exc)
+
+
+class _Claims:
+    """The claims of one connection: expired leases now and then, then rows held back by an
+    outage of a channel that answers again, then due rows, each after this connection's
+    cursor (see `_CLAIM`); empty when nothing is left."""
+
+    def __init__(self, conn: psycopg.Connection, run: _Run):
+        self.conn, self.run = conn, run
+        self.due_after = run.cursor  # a connection that starts late begins where the others are
+        self.early_after: dict[str, int] = {}
+
+    def next(self) -> list[tuple]:
+        run, params = self.run, self.run.claim_params()
+        if run.expired_due():
+            rows = self.conn.execute(CLAIM_EXPIRED, params).fetchall()
+            if len(rows) >= params["limit"]:
+                with run.lock:  # maybe more of them: look again at the next claim
+                    run.expired_checked = float("-inf")
+            if rows:
+                return rows
+        for channel in run.early_channels():
+            rows = self.conn.execute(CLAIM_EARLY, {**params, "channel": channel,
+                                                   "after_id": self.early_after.get(channel, 0)}).fetchall()
+            if rows:
+                self.early_after[channel] = max(r[0] for r in rows)
+                return rows
+            with run.lock:
+                run.early_done.add(channel)
+        for after in (self.due_after, START):
+            rows = self.conn.execute(CLAIM_DUE, {**params, "after_at": after[0], "after_id": after[1]}).fetchall()
+            if rows:
+                self.due_after = max((r[-1], r[0]) for r in rows)
+                run.advance(self.due_after)
+                return rows
+            if after == START:
+                break
+        return []
 
 
 def _probe(conn: psycopg.Connection, run: _Run, senders: dict[str, Sender]) -> None:
