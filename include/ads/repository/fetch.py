@@ -20,6 +20,10 @@ from decimal import Decimal
 import psycopg
 
 STAGE = "ads_stats_stage"
+# A 64-bit advisory lock key per account from a hash of a name (a bare id would collide with
+# other jobs' locks on their own ids): merges of one account's stats take turns, so each
+# computes the running totals from what the other committed.
+LOCK_KEY = "hashtextextended('ads.campaign_daily_stats:' || %s::bigint, 0)"
 STAT_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
 # (external campaign id, campaign name, day, spend, impressions, clicks, conversions, revenue)
 StageRow = tuple[str, str, date, Decimal, int, int, Decimal, Decimal | None]
@@ -194,6 +198,8 @@ def refresh_priors(conn: psycopg.Connection, account_ids: Sequence[int]) -> int:
     """Recompute the running totals (`prior_*`) of every stats row of these accounts, for a
     writer that changed rows other than through `merge_stage` (a manual correction, a
     delete); writes only the rows whose totals differ, returns how many (no commit)."""
+    conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY.replace('%s', 'a')}) FROM unnest(%s::bigint[]) a ORDER BY a",
+                 (sorted(set(account_ids)),))
     written = conn.execute(f"""
         WITH timeline AS (
             SELECT s.*, {", ".join(f"s.{p} AS old_{p}" for p in PRIORS)}
@@ -221,6 +227,7 @@ def store_stats(conn: psycopg.Connection, account_id: int, rows: Sequence[StageR
     if not rows:
         return {"campaigns_created": 0, "campaigns_renamed": 0, "inserted": 0, "updated": 0}
     create_stage(conn)
+    conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})", (account_id,))
     stage_rows(conn, rows)
     return merge_stage(conn, account_id)
 

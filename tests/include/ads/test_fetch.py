@@ -5,6 +5,7 @@ and the soft limit stops between accounts naming the ones left."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -226,4 +227,31 @@ def test_refresh_priors_repairs_rows_written_around_the_merge(conn, cipher):
     conn.execute("UPDATE ads.campaign_daily_stats SET spend = 100 WHERE account_id = %s AND day = %s", (account_id, d))
     assert refresh_priors(conn, [account_id]) == 2  # the two later rows' totals
     assert [r[2] for r in _priors(conn, account_id, "11")] == [Decimal(0), Decimal(100), Decimal(120)]
+    assert refresh_priors(conn, [account_id]) == 0
+
+
+def test_concurrent_merges_of_one_account_take_turns_and_keep_the_totals_right(conn, cipher, db):
+    """A second merge of the same account waits for the first to commit (an advisory lock
+    per account), so it computes its running totals from the first one's rows and inserts
+    no key twice."""
+    account_id = add_account(conn, cipher, "meta", "act_101000000000009", "system-a")
+    conn.commit()
+    d = date(2026, 3, 10)
+    store_stats(conn, account_id, _day_rows("11", d, [(10, 2, 30), (20, 4, 40)]))  # not committed yet
+    done = threading.Event()
+
+    def second() -> None:
+        with psycopg.connect(db) as other:
+            store_stats(other, account_id, _day_rows("11", d.replace(day=11), [(25, 5, 50), (30, 3, 60)]))
+            other.commit()
+        done.set()
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    assert not done.wait(1.0)  # blocked behind the first merge
+    conn.commit()
+    worker.join(30)
+    assert done.is_set()
+    assert [r[1:3] for r in _priors(conn, account_id, "11")] == [(0, Decimal(0)), (1, Decimal(10)),
+                                                                 (2, Decimal(35))]
     assert refresh_priors(conn, [account_id]) == 0
