@@ -14,7 +14,8 @@ from psycopg.rows import dict_row
 
 MAD_SCALE = 1.4826  # MAD x this estimates the standard deviation of a normal series
 # The running totals sum each metric rounded to 6 places: the scored (float) values differ by
-# at most 5e-7 from those, and their median by as much: the bounds allow twice that.
+# at most 5e-7 from those, and their median by as much; the mean and standard deviation are
+# float8 of exact totals (sd off by < 1e-7 x the mean): the bounds allow 1e-6 x (1 + mean).
 VALUE_SLACK = 1e-6
 
 
@@ -48,6 +49,7 @@ _DETECT = """
                s.prior_roas_days, s.prior_roas_sum, s.prior_roas_sq
           FROM ads.campaign_daily_stats s
           JOIN ads.campaigns c ON c.id = s.campaign_id AND c.account_id = s.account_id
+                              AND c.account_id >= %(lo)s AND c.account_id < %(hi)s  -- the range's only
          WHERE s.day = ANY(%(days)s::date[]) AND s.account_id >= %(lo)s AND s.account_id < %(hi)s
            AND s.spend >= %(min_spend)s
     ),
@@ -85,13 +87,14 @@ _DETECT = """
          ) b
     ),
     candidates AS (  -- one row per campaign-day and metric with enough spend and history: scored
-        SELECT b.account_id, b.campaign_id, b.day, m.metric, m.x, m.n,
-               m.total / m.n AS mean,
-               sqrt(greatest((m.n * m.squares - m.total * m.total)::float8, 0)) / m.n AS sd
+        SELECT b.account_id, b.campaign_id, b.day, m.metric, m.x, m.n, m.mean,
+               sqrt(greatest(m.squares::float8 / m.n - m.mean * m.mean, 0)) AS sd
           FROM baselines b
-         CROSS JOIN LATERAL (VALUES ('cpa', b.cpa, b.cpa_days, b.cpa_sum, b.cpa_sq),
-                                    ('roas', b.roas, b.roas_days, b.roas_sum, b.roas_sq))
-               AS m(metric, x, n, total, squares)
+         CROSS JOIN LATERAL (VALUES ('cpa', b.cpa, b.cpa_days, b.cpa_sum::float8 / nullif(b.cpa_days, 0),
+                                     b.cpa_sq),
+                                    ('roas', b.roas, b.roas_days, b.roas_sum::float8 / nullif(b.roas_days, 0),
+                                     b.roas_sq))
+               AS m(metric, x, n, mean, squares)
          WHERE b.days > 0 AND b.spend >= %(min_spend)s::numeric * b.days
            AND m.x IS NOT NULL AND m.n >= %(min_history)s
     ),
@@ -100,8 +103,9 @@ _DETECT = """
     -- spike x >= (1 + reach) x median, a ROAS drop x <= (1 - reach) x median. Any median lies
     -- within one (population) standard deviation of the mean, and the 6-place values the
     -- totals sum differ from the scored ones by < 1e-6: so the median is at least
-    -- mean - sd - slack and at most mean + sd + slack. Only the campaign-days that pass (a tiny
-    -- relative slack against float rounding too) get their median and MAD computed.
+    -- mean - sd - slack and at most mean + sd + slack, the slack also covering the float8
+    -- rounding of mean and sd (the totals are exact; sd's error is below 1e-7 x the mean).
+    -- Only the campaign-days that pass get their median and MAD computed.
     suspects AS (
         SELECT c.*,
                (SELECT array_agg(v.v) FROM ads.campaign_daily_stats t  -- by its primary key: one campaign
@@ -112,8 +116,9 @@ _DETECT = """
                    AND t.day >= c.day - %(baseline_days)s AND t.day < c.day AND v.v IS NOT NULL) AS vals
           FROM candidates c
          WHERE CASE c.metric
-                   WHEN 'cpa' THEN c.x >= (1 + %(reach)s) * (c.mean::float8 - c.sd - %(slack)s) * (1 - 1e-9)
-                   ELSE %(reach)s >= 1 OR c.x <= (1 - %(reach)s) * (c.mean::float8 + c.sd + %(slack)s) * (1 + 1e-9) END
+                   WHEN 'cpa' THEN c.x >= (1 + %(reach)s) * (c.mean - c.sd - %(slack)s * (1 + c.mean)) * (1 - 1e-9)
+                   ELSE %(reach)s >= 1
+                        OR c.x <= (1 - %(reach)s) * (c.mean + c.sd + %(slack)s * (1 + c.mean)) * (1 + 1e-9) END
     ),
     medians AS (
         SELECT s.*, med.median
