@@ -286,6 +286,20 @@ class SoakStack(LiveAirflow):
         if dead := [d for d in self.stack.dead() if d not in self.restarting]:
             raise RuntimeError(f"{dead} exited; logs in {self.stack.logs}")
 
+    def final_sweep(self, app_db: str, cron: str, after: datetime, timeout: float) -> dict:
+        """Messages a killed deliverer had claimed stay `sending` until their lease runs out
+        (include/common/delivery.py, 300 s), then the next sweep sends them. If any are left
+        when the backfills end, wait for their leases and run the sweeper once more."""
+        with psycopg.connect(app_db) as conn:
+            held, until = conn.execute("SELECT count(*), max(claimed_until) FROM platform.outbox"
+                                       " WHERE status = 'sending'").fetchone()
+        if not held:
+            return {"held": 0}
+        t0 = time.monotonic()
+        time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 2)
+        runs = self.trigger_intervals("platform_deliver_notifications", cron, after, after, timeout)
+        return {"held": held, "waited_s": round(time.monotonic() - t0, 1), "runs": runs}
+
     def process_of(self, pid: int) -> bool:
         """Whether `pid` is a process of this stack (its run id in the environment)."""
         try:
@@ -471,6 +485,9 @@ LIVE_TOKENS = {
 # the natural key instead (music.tracks.uuid).
 REKEYED = {
     "music.tracks": {"id": None},
+    # Which of the side-by-side sync_chart tasks created a track two charts share depends on
+    # which committed first: the tracks are the same, the per-execution count is not.
+    "music.chart_sync_executions": {"tracks_created": None},
     "music.chart_rankings": {"track_id": "(SELECT k.uuid FROM music.tracks k WHERE k.id = track_id)::text"},
     "music.track_audience": {"track_id": "(SELECT k.uuid FROM music.tracks k WHERE k.id = track_id)::text"},
 }

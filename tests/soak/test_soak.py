@@ -97,6 +97,8 @@ def _soak(executor: str, urls: dict, sandbox, window: harness.Window, kill_dag: 
         result = harness.run_backfills(stack, crons, window, timeout=STACK_TIMEOUT)
         if killer is not None:
             followed.wait(timeout=60)
+        sweep = stack.final_sweep(urls[f"{executor}_app"], crons["platform_deliver_notifications"],
+                                  window.end, timeout=120)
         tries = Counter()
         hosts = Counter()
         for dag_id in result.runs:
@@ -110,7 +112,7 @@ def _soak(executor: str, urls: dict, sandbox, window: harness.Window, kill_dag: 
             "total_s": round(time.monotonic() - t0, 1),
             "runs": {d: len(r) for d, r in result.runs.items()},
             "failed": {d: r for d, r in failed.items() if r}, "errors": result.errors,
-            "backfill_refused": result.refused,
+            "backfill_refused": result.refused, "final_sweep": sweep,
             "retries": dict(tries), "task_instances": sum(hosts.values()),
             "queues_by_host": {f"{q}@{h}": n for (q, h), n in sorted(hosts.items())},
             "kill": kill.__dict__ if kill_dag else None,
@@ -134,8 +136,10 @@ def test_backfill_on_two_celery_workers_equals_the_local_executor(databases, san
     with psycopg.connect(databases["celery_app"]) as conn:
         excluded = harness.excluded_columns(conn)
     # Each stack's own database names (in health readings and backup rows) -> placeholders.
+    # and their own folders (the health check's disk reading is of the backup folder).
     names = {e: {urlsplit(databases[f"{e}_app"]).path.lstrip("/"): "<app db>",
-                 urlsplit(databases[f"{e}_airflow"]).path.lstrip("/"): "<airflow db>"} for e in ("celery", "local")}
+                 urlsplit(databases[f"{e}_airflow"]).path.lstrip("/"): "<airflow db>",
+                 str(SESSION["tmp"] / f"soak-{e}"): "<stack dir>"} for e in ("celery", "local")}
     sums = {e: harness.table_checksums(databases[f"{e}_app"], excluded, names[e]) for e in ("celery", "local")}
     differ = {t: harness.differing_columns(databases["celery_app"], databases["local_app"], t,
                                            excluded.get(t, set()), names["celery"], names["local"])
