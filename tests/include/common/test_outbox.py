@@ -495,8 +495,9 @@ def test_recurring_mail_carries_one_click_unsubscribe_on_the_wire_and_transactio
     [stored] = [r for r in rows(clean) if r["dedupe_key"] == "digest:42:2026-W10"]
     from include.common.messages import OutboxRow
 
-    parsed = message_from_bytes(build_message(OutboxRow(
+    built = build_message(OutboxRow(
         stored["id"], stored["dedupe_key"], "email", "social", stored["recipient"], stored["subject"],
-        stored["body_text"], stored["body_html"], stored["payload"], 0), "jobs@social.test").as_bytes(policy=WIRE_POLICY))
+        stored["body_text"], stored["body_html"], stored["payload"], 0), "jobs@social.test")
+    parsed = message_from_bytes(built.as_bytes(policy=WIRE_POLICY))
     assert parsed["List-Unsubscribe"] == f"<{url}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
