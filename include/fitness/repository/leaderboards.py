@@ -37,6 +37,7 @@ _MERGE = """
     inserted AS (
         INSERT INTO fitness.leaderboard_entries (board, period, user_id, rank, score, updated_at)
         SELECT %(board)s, %(period)s, user_id, rank, score, %(at)s FROM diff WHERE is_new
+         ORDER BY user_id  -- the primary key's pages filled in order, not a million random ones
         RETURNING 1
     ),
     updated AS (
