@@ -27,6 +27,13 @@ On a fresh app database:
    each key exactly once (its emails.jsonl read back).
 5. **naive baseline**: NAIVE messages (already rendered), build + smtplib.SMTP() + sendmail +
    QUIT per message, no database, to the same discarding server.
+
+Measured 2026-12-02 on the shared 2-core machine (2 processes x 4 connections; load average
+at the start in brackets, other engineers' jobs included): 10k 1,958/s (9.6), 100k 2,058/s
+(9.1), 1M 1,729/s (7.4, rising to 14.5 during the 578 s), each key exactly once, second run
+sending 0; client CPU 0.40-0.46 ms per message over all its processes, the discarding server
+0.05 ms; peak RSS 59 MB (deliverer) and 42 MB (helper) at every size; kill -9 at full speed:
+0-1 duplicates against a bound of 8. Before this work: 254-386/s, one connection.
 """
 
 from __future__ import annotations

@@ -25,6 +25,11 @@ same 2 cores as whatever else runs there: the load average is recorded with each
 100k (claims read partial indexes in index order), so 1M takes ~10x the 100k time.
 The sandbox runs in a process of its own (bench/_harness.py), so the client has its
 interpreter to itself.
+
+Measured 2026-12-02 (2 processes x 4 connections, load average 1.7-6): 10k 1,312 pushes/s,
+100k 1,420 pushes/s, each token exactly once, second run sending 0, client CPU 0.32-0.37 ms
+per push over all its processes, helper RSS 45 MB. Before: 71 pushes/s (one requests session,
+one push at a time).
 """
 
 from __future__ import annotations
