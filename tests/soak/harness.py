@@ -471,6 +471,14 @@ WRITTEN_AT = {
     # the inserts across domains; the dedupe key identifies a message.
     "platform.outbox": {"id", "next_attempt_at", "claimed_until", "sent_at"},
 }
+# Bookkeeping of the retry the kill causes, not of the data: delivery attempts started (a
+# message the killed deliverer had claimed counts one more) and the periods each chart-sync
+# execution did itself (the retry finds those the killed try had committed). The rankings and
+# messages themselves are compared.
+RETRIED = {
+    "platform.outbox": {"attempts"},
+    "music.chart_sync_executions": {"periods_synced"},
+}
 # State of the LIVE ad account tokens, which ads_check_token_expiry checks against the wall
 # clock on purpose (dags/ads/check_token_expiry.py, check_tokens: `now=datetime.now(UTC)`:
 # "Token expiry is about the live tokens, so 'now', not the data interval"): when each was
@@ -512,7 +520,7 @@ def excluded_columns(conn: psycopg.Connection) -> dict[str, set[str]]:
     excluded: dict[str, set[str]] = {}
     for table, column in rows:
         excluded.setdefault(table, set()).add(column)
-    for extra in (WRITTEN_AT, LIVE_TOKENS, MEASURED):
+    for extra in (WRITTEN_AT, RETRIED, LIVE_TOKENS, MEASURED):
         for table, columns in extra.items():
             excluded.setdefault(table, set()).update(columns)
     return excluded
