@@ -37,7 +37,7 @@ HTTP API connections (conn_type http) use:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -258,23 +258,32 @@ def ads_client(platform: str, **kwargs: Any) -> Any:
     return client_class.from_settings(api_client_, settings)
 
 
-def token_cipher(conn_id: str = ADS_TOKEN_KEY_CONN_ID):
-    """The TokenCipher of the ads accounts' stored tokens: the connection's password is the
-    Fernet key, or several comma-separated (newest first) while keys rotate."""
+T = TypeVar("T")
+
+
+def secret_from_password(conn_id: str, purpose: str, parse: Callable[[str], T]) -> T:
+    """`parse(password)` of a connection that holds a key in its password (e.g. a Fernet or
+    HMAC key, several comma-separated while keys rotate). A missing connection or a password
+    `parse` rejects (ValueError) fails at once, naming the connection and what it is for."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from include.common.crypto import TokenCipher
 
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        raise ConnectionConfigError(f"connection {conn_id!r} is not defined (password: the Fernet key of "
-                                    "the stored ad account tokens)") from None
+        raise ConnectionConfigError(f"connection {conn_id!r} is not defined (password: {purpose})") from None
     try:
-        return TokenCipher(conn.password or "")
+        return parse(conn.password or "")
     except ValueError as exc:
         raise ConnectionConfigError(f"connection {conn_id!r}: password: {exc}") from None
+
+
+def token_cipher(conn_id: str = ADS_TOKEN_KEY_CONN_ID):
+    """The TokenCipher of the ads accounts' stored tokens: the connection's password is the
+    Fernet key, or several comma-separated (newest first) while keys rotate."""
+    from include.common.crypto import TokenCipher
+
+    return secret_from_password(conn_id, "the Fernet key of the stored ad account tokens", TokenCipher)
 
 
 S = TypeVar("S")

@@ -17,25 +17,15 @@ from __future__ import annotations
 
 from include.common.unsubscribe import UnsubscribeLinks, check_url, parse_keys
 from include.orchestration import variables
-from include.orchestration.connections import ConnectionConfigError
+from include.orchestration.clients import secret_from_password
 
 SIGNING_CONN_ID = "unsubscribe_signing"
 BASE_URLS_VARIABLE = "unsubscribe_base_urls"
 
 
 def signing_keys(conn_id: str = SIGNING_CONN_ID) -> tuple[bytes, ...]:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        raise ConnectionConfigError(f"connection {conn_id!r} is not defined (password: the HMAC key that signs "
-                                    "the one-click unsubscribe links of recurring email)") from None
-    try:
-        return parse_keys(conn.password or "")
-    except ValueError as exc:
-        raise ConnectionConfigError(f"connection {conn_id!r}: password: {exc}") from None
+    return secret_from_password(conn_id, "the HMAC key that signs the one-click unsubscribe links of recurring "
+                                "email", parse_keys)
 
 
 def unsubscribe_links(domain: str, *, conn_id: str = SIGNING_CONN_ID,

@@ -26,15 +26,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.browser import launch_chromium, sync_playwright_or_fail
 from tests.conftest import SESSION
 from tests.live.conftest import LiveAirflow
 
 pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 DOCS_SCREENSHOT = ROOT / "docs" / "operator-page.png"
 USERS = "admin:admin,viewer:viewer"
 ERROR = "550 5.1.1 mailbox unavailable (operator test)"
@@ -223,26 +221,16 @@ def test_the_queuing_dag_run_is_recorded_and_health_shown(stack, app_db):
     assert any(h["check_name"] == "disk" and h["ok"] is False for h in health)
 
 
-def _browser_or_fail():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: .venv/bin/pip install -c constraints.txt -r requirements-dev.txt")
-    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: sudo apt-get install -y chromium (Debian's package; playwright's own "
-                    "browser download is not used)")
-    return sync_playwright
-
 
 @pytest.mark.browser  # `make test FAST=1` skips it; CI runs it
 def test_browser_login_nav_search_and_requeue(stack, messages, app_db, session_env):
-    sync_playwright = _browser_or_fail()
+    sync_playwright = sync_playwright_or_fail()
     recipient, ids = messages
     artefacts = Path(session_env["tmp"]) / "artefacts"
     artefacts.mkdir(parents=True, exist_ok=True)
     shot = artefacts / "operator-page.png"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1700}, device_scale_factor=1)
             page.goto(f"{stack.base}/", wait_until="load")

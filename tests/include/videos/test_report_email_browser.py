@@ -21,27 +21,14 @@ from include.common.delivery import deliver_pending
 from include.common.outbox import enqueue
 from include.common.smtp import SmtpSender
 from include.videos import reports
+from tests.browser import launch_chromium, sync_playwright_or_fail
 
 ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 DOCS_SCREENSHOT = ROOT / "docs" / "videos_report_email.png"
 D = date(2026, 6, 10)
 
 pytestmark = pytest.mark.browser  # `make test FAST=1` skips it; CI runs it
 
-
-def _browser_or_fail():
-    """playwright's sync API and the system chromium, or a failure that says how to get them."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: .venv/bin/pip install -c constraints.txt -r requirements-dev.txt")
-    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: sudo apt-get install -y chromium (Debian's package; playwright's own "
-                    "browser download is not used)")
-    return sync_playwright
 
 
 def _row(creator: dict, video_id: int, title: str, series: list[int | None]) -> dict:
@@ -81,14 +68,14 @@ def report_email(videos_db, sandbox, session_env) -> str:
 
 
 def test_report_chart_loads_in_chromium_from_the_caught_mail_page(report_email, session_env):
-    sync_playwright = _browser_or_fail()
+    sync_playwright = sync_playwright_or_fail()
     base = f"http://127.0.0.1:{session_env['http_port']}"
     artefacts = Path(session_env["tmp"]) / "artefacts"
     artefacts.mkdir(parents=True, exist_ok=True)
     shot = artefacts / "videos_report_email.png"
     failed: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 680, "height": 900}, device_scale_factor=1)
             page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
