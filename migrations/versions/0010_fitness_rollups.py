@@ -60,6 +60,19 @@ def _apply(table: str, keys: list[str], values: list[str], delta: str) -> str:
         ON CONFLICT ({", ".join(keys)}) DO UPDATE SET {", ".join(f"{v} = t.{v} + excluded.{v}" for v in values)};"""
 
 
+def _trigger_function(name: str, parts: dict[str, str]) -> str:
+    """A statement-level trigger function running `parts[TG_OP]` (INSERT, DELETE, UPDATE)."""
+    return f"""
+        CREATE FUNCTION fitness.{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN {parts["INSERT"]}
+            ELSIF TG_OP = 'DELETE' THEN {parts["DELETE"]}
+            ELSE {parts["UPDATE"]}
+            END IF;
+            RETURN NULL;
+        END $$"""
+
+
 def _workouts_function() -> str:
     signed = {"INSERT": "SELECT *, 1 AS sign FROM new_rows",
               "DELETE": "SELECT *, -1 AS sign FROM old_rows",
@@ -88,15 +101,7 @@ def _workouts_function() -> str:
           JOIN LATERAL (SELECT DISTINCT exercise_id FROM fitness.workout_exercises we
                          WHERE we.workout_id = m.id) p ON true
          GROUP BY 1, 2 HAVING sum(m.sign) <> 0""")
-    return f"""
-        CREATE FUNCTION fitness.workouts_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN {parts["INSERT"]}
-            ELSIF TG_OP = 'DELETE' THEN {parts["DELETE"]}
-            ELSE {parts["UPDATE"]}
-            END IF;
-            RETURN NULL;
-        END $$"""
+    return _trigger_function("workouts_rollups", parts)
 
 
 def _exercises_function() -> str:
@@ -116,15 +121,7 @@ def _exercises_function() -> str:
              CROSS JOIN LATERAL (SELECT count(*) AS present FROM fitness.workout_exercises we
                                   WHERE we.workout_id = c.workout_id AND we.exercise_id = c.exercise_id) n
              GROUP BY 1, 2 HAVING sum({change}) <> 0""") for op_name, rows in changes.items()}
-    return f"""
-        CREATE FUNCTION fitness.workout_exercises_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN {parts["INSERT"]}
-            ELSIF TG_OP = 'DELETE' THEN {parts["DELETE"]}
-            ELSE {parts["UPDATE"]}
-            END IF;
-            RETURN NULL;
-        END $$"""
+    return _trigger_function("workout_exercises_rollups", parts)
 
 
 def upgrade() -> None:
