@@ -65,6 +65,9 @@ def store_periods(conn: psycopg.Connection, chart_id: int, periods: Iterable[tup
                         ranking_date timestamptz, position int, uuid text, title text, artist text, metric bigint,
                         position_evolution int, entry_state text, time_on_chart int)""")
     conn.execute("TRUNCATE music_ranking_stage")
+    # The chart's key lock, once per call (rankings have no per-row key check: migration 0014).
+    if conn.execute("SELECT 1 FROM music.charts WHERE id = %s FOR KEY SHARE", (chart_id,)).fetchone() is None:
+        raise LookupError(f"music chart {chart_id} does not exist")
     # The transaction does not wait for its WAL flush: after a server crash the last periods
     # (rows and resume point alike: one transaction) are simply fetched again, and upserted.
     conn.execute("SET LOCAL synchronous_commit = off")
@@ -73,10 +76,13 @@ def store_periods(conn: psycopg.Connection, chart_id: int, periods: Iterable[tup
         for at, rows in periods:
             for row in rows:
                 copy.write_row((at, *row))
+    # Only the stage's rows of unknown songs are sorted (a chart's songs are mostly known).
     created = conn.execute("""
         INSERT INTO music.tracks (uuid, title, artist)
-        SELECT DISTINCT ON (uuid) uuid::uuid, title, artist
-          FROM music_ranking_stage ORDER BY uuid, ranking_date, position
+        SELECT DISTINCT ON (s.uuid) s.uuid::uuid, s.title, s.artist
+          FROM music_ranking_stage s
+         WHERE NOT EXISTS (SELECT 1 FROM music.tracks t WHERE t.uuid = s.uuid::uuid)
+         ORDER BY s.uuid, s.ranking_date, s.position
         ON CONFLICT (uuid) DO NOTHING""").rowcount
     written = conn.execute("""
         INSERT INTO music.chart_rankings (chart_id, ranking_date, position, track_id, metric,

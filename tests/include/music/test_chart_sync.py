@@ -204,3 +204,24 @@ def test_scheduling_a_chart_by_hand(conn):
         chart_sync.schedule_chart_sync(conn, 999_999, "daily", NOW)
     with pytest.raises(ValueError, match="frequency must be one of daily, weekly, monthly"):
         chart_sync.schedule_chart_sync(conn, chart_id, "yearly", NOW)
+
+
+def test_rankings_follow_their_chart_without_a_per_row_key(conn):
+    """Migration 0014: store_periods locks the chart once instead of a key check per row; deleting
+    or truncating charts still removes their rankings, and a missing chart is refused."""
+    from include.music.repository.chart_sync import store_periods
+
+    ids = [conn.execute("INSERT INTO music.charts (slug, name, platform, country_code, frequency) "
+                        "VALUES (%s, %s, 'spotify', 'US', 'weekly') RETURNING id", (slug, slug)).fetchone()[0]
+           for slug in ("keep", "gone")]
+    rows = [(p, song_uuid("x", p, NOW), f"Song {p}", "A", 10, 0, "STABLE", 1) for p in range(1, 4)]
+    assert store_periods(conn, ids[0], [(NOW, rows)]) == (3, 3)
+    assert store_periods(conn, ids[1], [(NOW, rows)]) == (3, 0)
+    conn.execute("DELETE FROM music.charts WHERE id = %s", (ids[1],))
+    conn.commit()
+    assert conn.execute("SELECT chart_id, count(*) FROM music.chart_rankings GROUP BY 1").fetchall() == [(ids[0], 3)]
+    with pytest.raises(LookupError, match=f"chart {ids[1]} does not exist"):
+        store_periods(conn, ids[1], [(NOW, rows)])
+    conn.rollback()
+    conn.execute("TRUNCATE music.charts CASCADE")
+    assert conn.execute("SELECT count(*) FROM music.chart_rankings").fetchone()[0] == 0
