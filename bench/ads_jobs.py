@@ -13,12 +13,14 @@ is checked against the fetch merge's own `refresh_priors`) in a scratch database
 2. the daily report (include/ads/daily_report.py) for all users (one chart per currency,
    rendered and queued in the outbox): renders/s, and its peak RSS in a process of its own
    (goal < 250 MB);
-3. the stats upsert of the fetch job (include/ads/repository/fetch.py `store_stats`: binary
+3. the stats upsert of the fetch job (include/ads/repository/fetch.py `store_stats`: text
    COPY into a staging table, one merge keeping the running totals), one account per call
    and commit as the job does: 90 new days for 200 accounts (a newly connected account's
-   backfill, 1,800 rows a call), the rows built before the clock starts; goal >= 100k rows/s
-   (wall clock). Also reported: the CPU time it took (client + PostgreSQL backend), whose
-   rate does not depend on how loaded the machine is;
+   backfill, 1,800 rows a call), the rows built before the clock starts; first by one
+   writer, then by three at once on 200 other accounts, as the fetch DAG's three platform
+   tasks write (processes of their own); goal >= 100k rows/s (wall clock) for the three.
+   Also reported: the CPU time it took (clients + PostgreSQL backends), whose rate depends
+   less on how loaded the machine is;
 4. the whole fetch (include/ads/fetch.py `fetch_platform`, the real clients with their
    default page sizes) of 90 days for ADS_BENCH_FETCH_ACCOUNTS new accounts per platform
    against the sandbox's stand-ins in a process of their own: rows/s, and how its time
@@ -36,7 +38,7 @@ The generated series: per campaign a base budget (every 10th campaign a tiny one
 detector's minimum spend), a CPA and a ROAS of its own, each day a bounded sine wiggle
 (+-10 % spend, +-5 % CPA and ROAS); every 7th campaign reports no revenue; on the last day
 every 997th campaign gets a tenth of its conversions (a planted CPA spike). The stats table's
-key, day index and foreign key are dropped for the bulk load and rebuilt after it. Users have
+key and day index are dropped for the bulk load and rebuilt after it. Users have
 4 accounts each in one currency (every 10th user a second one: two charts), 5 % opted out.
 """
 
@@ -58,6 +60,7 @@ NAME = "ads_jobs"
 TIMEOUT_SECONDS = 2700  # 18M rows with their running totals on 2 shared, loaded cores
 LAST_DAY = date(2026, 11, 30)
 USERS_PER_ACCOUNT = 4  # accounts per user
+UPSERT_WRITERS = 3  # the fetch DAG's three platform tasks write at the same time
 GOALS = {"detect_s": 10.0, "speedup": 40.0, "report_rss_mb": 250.0, "upsert_rows_s": 100_000}
 DETECT = {"baseline_days": 28, "min_history": 14, "min_spend": 50.0, "threshold": 4.0, "mad_floor": 0.10}
 
@@ -132,7 +135,6 @@ def generate(dsn: str, accounts: int, campaigns: int, days: int) -> dict:
 
 
 _DROP_KEYS = (
-    "ALTER TABLE ads.campaign_daily_stats DROP CONSTRAINT campaign_daily_stats_account_id_fkey",
     "ALTER TABLE ads.campaign_daily_stats DROP CONSTRAINT campaign_daily_stats_pkey",
     "DROP INDEX ads.campaign_daily_stats_day_idx",
 )
@@ -140,8 +142,6 @@ _ADD_KEYS = (
     "SET maintenance_work_mem = '512MB'",
     "ALTER TABLE ads.campaign_daily_stats ADD PRIMARY KEY (account_id, campaign_id, day)",
     "CREATE INDEX campaign_daily_stats_day_idx ON ads.campaign_daily_stats (day, account_id, campaign_id)",
-    "ALTER TABLE ads.campaign_daily_stats ADD CONSTRAINT campaign_daily_stats_account_id_fkey "
-    "FOREIGN KEY (account_id) REFERENCES ads.ad_accounts ON DELETE CASCADE",
 )
 
 
@@ -317,39 +317,81 @@ def run_report(dsn: str) -> dict:
 
 # -- 3. the stats upsert -----------------------------------------------------------------------
 
-def run_upsert(dsn: str, accounts: int, campaigns: int, days: int) -> dict:
-    """`days` new days for each of `accounts` accounts (a newly connected account's backfill),
-    one store_stats call and commit per account as the fetch job does; the rows are built
-    before the clock starts (the API clients' parsing is not the upsert's cost)."""
-    from decimal import Decimal
+def _upsert_child(dsn: str, account_ids: list[int], campaigns: int, days: int, go, pipe) -> None:
+    """One writer: its accounts' rows built first, then (after `go`) one store_stats call and
+    commit per account; sends its rows, wall seconds, and client and backend CPU seconds."""
+    try:
+        from decimal import Decimal
 
-    from include.ads.repository.fetch import store_stats
+        from include.ads.repository.fetch import store_stats
 
-    new_days = [LAST_DAY + timedelta(days=d + 1) for d in range(days)]
-    batches = [(account_id, [(f"c{(account_id - 1) * campaigns + k + 1}",
-                              f"Campaign {(account_id - 1) * campaigns + k + 1}",
-                              day, Decimal(f"{100 + k}.{d % 100:02d}"), 15000 + d, 300 + k, Decimal(4 + k % 3),
-                              Decimal(f"{300 + k}.50") if k % 7 else None)
-                             for k in range(campaigns) for d, day in enumerate(new_days)])
-               for account_id in range(1, accounts + 1)]
-    rows_total = 0
-    with psycopg.connect(dsn) as conn:
-        backend_before, cpu_before = _backend_cpu_ms(conn.info.backend_pid), time.process_time()
-        started = time.perf_counter()
-        for account_id, rows in batches:
-            counts = store_stats(conn, account_id, rows)
-            conn.commit()
-            if counts["inserted"] != len(rows):
-                raise AssertionError(f"account {account_id}: {counts} for {len(rows)} new rows")
-            rows_total += len(rows)
-        seconds = time.perf_counter() - started
-        client_cpu = time.process_time() - cpu_before
-        backend_after = _backend_cpu_ms(conn.info.backend_pid)
-    cpu = client_cpu + (0.0 if backend_before is None else (backend_after - backend_before) / 1000)
-    say(f"upsert: {rows_total:,} new rows in {seconds:.1f} s ({rate(rows_total, seconds):,.0f} rows/s, "
-        f"{len(rows) if batches else 0} rows per call); CPU {cpu:.2f} s (client {client_cpu:.2f} s): "
-        f"{rate(rows_total, cpu):,.0f} rows per CPU second")
-    return {"rows": rows_total, "rows_per_call": days * campaigns, "seconds": round(seconds, 2),
+        new_days = [LAST_DAY + timedelta(days=d + 1) for d in range(days)]
+        batches = [(account_id, [(f"c{(account_id - 1) * campaigns + k + 1}",
+                                  f"Campaign {(account_id - 1) * campaigns + k + 1}",
+                                  day, Decimal(f"{100 + k}.{d % 100:02d}"), 15000 + d, 300 + k, Decimal(4 + k % 3),
+                                  Decimal(f"{300 + k}.50") if k % 7 else None)
+                                 for k in range(campaigns) for d, day in enumerate(new_days)])
+                   for account_id in account_ids]
+        rows_total = 0
+        with psycopg.connect(dsn) as conn:
+            conn.execute("SELECT 1")
+            conn.rollback()
+            go.wait()
+            backend_before, cpu_before = _backend_cpu_ms(conn.info.backend_pid), time.process_time()
+            started = time.perf_counter()
+            for account_id, rows in batches:
+                counts = store_stats(conn, account_id, rows)
+                conn.commit()
+                if counts["inserted"] != len(rows):
+                    raise AssertionError(f"account {account_id}: {counts} for {len(rows)} new rows")
+                rows_total += len(rows)
+            seconds = time.perf_counter() - started
+            client_cpu = time.process_time() - cpu_before
+            backend_after = _backend_cpu_ms(conn.info.backend_pid)
+        backend_cpu = 0.0 if backend_before is None else (backend_after - backend_before) / 1000
+        pipe.send(("ok", {"rows": rows_total, "seconds": seconds, "client_cpu_s": client_cpu,
+                          "backend_cpu_s": backend_cpu}))
+    except BaseException as exc:  # reported to the parent, which fails the benchmark
+        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def run_upsert(dsn: str, account_ids: list[int], campaigns: int, days: int, writers: int) -> dict:
+    """`days` new days for each account (a newly connected account's backfill), one
+    store_stats call and commit per account as the fetch job does, by `writers` processes at
+    once (each its own connection and share of the accounts; the fetch DAG's three platform
+    tasks are three such writers). The rows are built before the clock starts (the API
+    clients' parsing is not the upsert's cost); the wall clock runs from the start signal to
+    the last writer's end."""
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    procs, pipes = [], []
+    for w in range(writers):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_upsert_child, args=(dsn, account_ids[w::writers], campaigns, days, go, child),
+                           name=f"bench-ads-upsert-{w}")
+        proc.start()
+        child.close()
+        procs.append(proc)
+        pipes.append(parent)
+    time.sleep(2 + writers)  # every writer has built its rows and connected
+    started = time.perf_counter()
+    go.set()
+    results = []
+    for pipe in pipes:
+        kind, info = pipe.recv()
+        if kind != "ok":
+            raise RuntimeError(f"upsert writer failed: {info}")
+        results.append(info)
+    seconds = time.perf_counter() - started
+    for proc in procs:
+        proc.join(30)
+    rows_total = sum(r["rows"] for r in results)
+    client_cpu = sum(r["client_cpu_s"] for r in results)
+    cpu = client_cpu + sum(r["backend_cpu_s"] for r in results)
+    say(f"upsert, {writers} writer(s): {rows_total:,} new rows in {seconds:.1f} s "
+        f"({rate(rows_total, seconds):,.0f} rows/s, {days * campaigns} rows per call); CPU {cpu:.2f} s "
+        f"(client {client_cpu:.2f} s): {rate(rows_total, cpu):,.0f} rows per CPU second")
+    return {"writers": writers, "rows": rows_total, "rows_per_call": days * campaigns, "seconds": round(seconds, 2),
             "rows_per_s": round(rate(rows_total, seconds)), "cpu_s": round(cpu, 2),
             "client_cpu_s": round(client_cpu, 2), "rows_per_cpu_s": round(rate(rows_total, cpu))}
 
@@ -445,7 +487,7 @@ def run() -> dict:
     campaigns = _env("ADS_BENCH_CAMPAIGNS", 20)
     days = _env("ADS_BENCH_DAYS", 90)
     sample_size = min(_env("ADS_BENCH_LOOP_SAMPLE", 2_000), accounts * campaigns)
-    upsert_accounts = min(_env("ADS_BENCH_UPSERT_ACCOUNTS", 200), accounts)
+    upsert_accounts = min(_env("ADS_BENCH_UPSERT_ACCOUNTS", 200), accounts // 2)
     upsert_days = _env("ADS_BENCH_UPSERT_DAYS", 90)
     fetch_accounts = _env("ADS_BENCH_FETCH_ACCOUNTS", 30)
     if days < DETECT["baseline_days"] + 1:
@@ -471,7 +513,11 @@ def run() -> dict:
         loop_full_s = total / loop_rate
         speedup = loop_full_s / detection["seconds"]
         report = run_report(dsn)
-        upsert = run_upsert(dsn, upsert_accounts, campaigns, upsert_days)
+        # One writer, then three at once (the fetch DAG's three platform tasks), each on accounts
+        # of their own: every call stores new days.
+        upsert_one = run_upsert(dsn, list(range(1, upsert_accounts + 1)), campaigns, upsert_days, writers=1)
+        upsert = run_upsert(dsn, list(range(upsert_accounts + 1, 2 * upsert_accounts + 1)), campaigns, upsert_days,
+                            writers=UPSERT_WRITERS)
         fetch = run_fetch(dsn, fetch_accounts, upsert_days)
     renders = rate(report["queued"], report["seconds"])
     if detection["seconds"] >= GOALS["detect_s"]:
@@ -481,7 +527,8 @@ def run() -> dict:
     if report["peak_rss_mb"] >= GOALS["report_rss_mb"]:
         failures.append(f"daily report peak RSS {report['peak_rss_mb']} MB (goal < {GOALS['report_rss_mb']:g} MB)")
     if upsert["rows_per_s"] < GOALS["upsert_rows_s"]:
-        failures.append(f"stats upsert {upsert['rows_per_s']:,} rows/s (goal >= {GOALS['upsert_rows_s']:,})")
+        failures.append(f"stats upsert by {UPSERT_WRITERS} writers {upsert['rows_per_s']:,} rows/s "
+                        f"(goal >= {GOALS['upsert_rows_s']:,})")
     summary = [
         ["stats rows generated (set-based)", data["stats_rows"], "rows"],
         ["generation", data["generate_s"], "s"],
@@ -494,7 +541,8 @@ def run() -> dict:
         ["daily report emails queued", report["queued"], "emails"],
         ["daily report", round(renders, 1), "renders/s"],
         ["daily report peak RSS (own process)", report["peak_rss_mb"], "MB"],
-        ["stats upsert (store_stats, new rows)", upsert["rows_per_s"], "rows/s"],
+        ["stats upsert (store_stats, new rows), one writer", upsert_one["rows_per_s"], "rows/s"],
+        [f"stats upsert, {UPSERT_WRITERS} writers at once (the DAG's platform tasks)", upsert["rows_per_s"], "rows/s"],
         ["stats upsert per CPU second (client + PostgreSQL backend)", upsert["rows_per_cpu_s"], "rows/cpu-s"],
         ["fetch+upsert against the sandbox (fetch_platform, 3 platforms)", fetch["rows_per_s"], "rows/s"],
         ["  of its time: client CPU / PostgreSQL CPU / waiting for the sandbox",
@@ -503,7 +551,8 @@ def run() -> dict:
     details = {"data": data, "detection": detection,
                "loop": {"campaigns": loop["campaigns"], "seconds": round(loop["seconds"], 2),
                         "flagged": len(loop["flagged"]), "extrapolated_s": round(loop_full_s, 1)},
-               "report": report, "upsert": upsert, "fetch": fetch, "goals": GOALS, "detector": DETECT}
+               "report": report, "upsert_one_writer": upsert_one,
+               "upsert": upsert, "fetch": fetch, "goals": GOALS, "detector": DETECT}
     return {"summary": summary, "details": details, "failures": failures}
 
 

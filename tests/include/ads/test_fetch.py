@@ -255,3 +255,38 @@ def test_concurrent_merges_of_one_account_take_turns_and_keep_the_totals_right(c
     assert [r[1:3] for r in _priors(conn, account_id, "11")] == [(0, Decimal(0)), (1, Decimal(10)),
                                                                  (2, Decimal(35))]
     assert refresh_priors(conn, [account_id]) == 0
+
+
+def test_stats_follow_their_account_without_a_per_row_key(conn, cipher, db):
+    """Migration 0016: store_stats locks the account row once instead of a key check per row;
+    deleting or truncating accounts still removes their stats, a missing account is refused,
+    and a delete waits for a merge in flight (the lock the key check took)."""
+    keep = add_account(conn, cipher, "meta", "act_101000000000011", "system-a")
+    gone = add_account(conn, cipher, "meta", "act_101000000000012", "system-b")
+    d = date(2026, 3, 10)
+    for account_id in (keep, gone):
+        assert store_stats(conn, account_id, _day_rows("11", d, [(10, 2, 30), (20, 4, 40)]))["inserted"] == 2
+    conn.commit()
+    deleted = threading.Event()
+
+    def delete_gone() -> None:
+        with psycopg.connect(db) as other:
+            other.execute("DELETE FROM ads.ad_accounts WHERE id = %s", (gone,))
+            other.commit()
+        deleted.set()
+
+    store_stats(conn, gone, _day_rows("11", d.replace(day=12), [(30, 3, 60)]))  # holds the key lock
+    worker = threading.Thread(target=delete_gone)
+    worker.start()
+    assert not deleted.wait(1.0)  # the delete waits for the merge's commit...
+    conn.commit()
+    worker.join(30)
+    assert deleted.is_set()  # ...then removes the merged rows too
+    left = conn.execute("SELECT account_id, count(*) FROM ads.campaign_daily_stats GROUP BY 1").fetchall()
+    assert left == [(keep, 2)]
+    with pytest.raises(LookupError, match=f"ads account {gone} does not exist"):
+        store_stats(conn, gone, _day_rows("11", d, [(10, 2, 30)]))
+    conn.rollback()
+    conn.execute("TRUNCATE ads.ad_accounts CASCADE")
+    assert conn.execute("SELECT count(*) FROM ads.campaign_daily_stats").fetchone()[0] == 0
+    conn.commit()
