@@ -71,7 +71,10 @@ _ACTIVE = "NOT EXISTS (SELECT 1 FROM fitness.users u WHERE u.id = {user} AND NOT
 
 
 def lock(conn: psycopg.Connection) -> None:
-    """Serialise runs (a backfill beside the scheduled run) until the transaction ends."""
+    """Serialise runs (a backfill beside the scheduled run) until the transaction ends. Every
+    board statement runs under it: the entries have no per-row key check on the user
+    (migration 0015), and a user's delete takes this lock before deleting their entries, so
+    it waits for a board in flight and then removes what that board wrote."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOCK_KEY,))
 
 

@@ -131,3 +131,38 @@ def test_local_week_start(conn, people):
     result = run(conn, end=end, day=end.date(), midnight=midnight)
     assert result["week"] == WEEK
     assert data.board(conn, "global", WEEK) == [(1, people["dee"], 7.0)]
+
+
+def test_entries_follow_their_user_without_a_per_row_key(conn, people, fitness_db):
+    """Migration 0015: the entries have no per-row key check on the user. Deleting a user
+    deletes their entries, even ones a board in flight writes (the delete waits for the
+    board's advisory lock), and truncating users empties the boards."""
+    import threading
+
+    from include.fitness.repository import leaderboards as repository
+
+    run(conn)
+    repository.lock(conn)  # a board in flight
+    conn.execute("UPDATE fitness.leaderboard_entries SET score = score + 1 WHERE user_id = %s", (people["dee"],))
+    deleted = threading.Event()
+
+    def delete_dee() -> None:
+        with psycopg.connect(fitness_db) as other:
+            other.execute("DELETE FROM fitness.users WHERE id = %s", (people["dee"],))
+            other.commit()
+        deleted.set()
+
+    worker = threading.Thread(target=delete_dee)
+    worker.start()
+    assert not deleted.wait(1.0)  # the delete waits for the board's commit...
+    conn.execute("""INSERT INTO fitness.leaderboard_entries (board, period, user_id, rank, score)
+                    VALUES ('challenge:9', 'x', %s, 1, 5)""", (people["dee"],))  # ...which adds an entry of dee's
+    conn.commit()
+    worker.join(30)
+    assert deleted.is_set()
+    assert conn.execute("SELECT count(*) FROM fitness.leaderboard_entries WHERE user_id = %s",
+                        (people["dee"],)).fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM fitness.leaderboard_entries").fetchone()[0] > 0
+    conn.execute("TRUNCATE fitness.users CASCADE")
+    assert conn.execute("SELECT count(*) FROM fitness.leaderboard_entries").fetchone()[0] == 0
+    conn.commit()
