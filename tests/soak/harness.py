@@ -161,6 +161,15 @@ class SoakStack(LiveAirflow):
             # queued) are all that run.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if executor == "celery" else "LocalExecutor",
+            # The worker the soak kills takes with it the tasks it had received but not yet
+            # started (queued in Airflow, unacked in Redis, which redelivers them only after
+            # its visibility timeout of a day): the scheduler requeues a task queued this long.
+            # 150 s, not the default 600 s (which added ~10 minutes to a soak), and checked
+            # every 15 s. Here a task waits for a slot for seconds (8 tasks in flight, 4 slots
+            # per worker, tasks of seconds); airflow.cfg keeps the default for real deployments,
+            # where a task may wait longer for a busy worker (a requeue after 2 more fails it).
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "150",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
             # A broker db of its own: no other stack's messages reach these workers.
             "AIRFLOW__CELERY__BROKER_URL": redis.rsplit("/", 1)[0] + f"/{redis_db}",
         })
