@@ -166,3 +166,42 @@ def test_entries_follow_their_user_without_a_per_row_key(conn, people, fitness_d
     conn.execute("TRUNCATE fitness.users CASCADE")
     assert conn.execute("SELECT count(*) FROM fitness.leaderboard_entries").fetchone()[0] == 0
     conn.commit()
+    trigger = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'users_delete_wait_for_boards'").fetchone()[0]
+    assert f"hashtext('{repository.LOCK_KEY}')" in trigger  # the trigger waits on the boards' own key
+
+
+def test_a_user_delete_does_not_deadlock_with_a_challenge_board(conn, people, fitness_db):
+    """The delete takes the boards' lock before deleting any row: a challenge board in flight
+    that updates the deleted participant's score finishes first (no deadlock), and deletes
+    take the lock shared, so two of them do not wait for each other."""
+    import threading
+
+    from include.fitness.repository import leaderboards as repository
+
+    challenge = conn.execute("""INSERT INTO fitness.challenges (title, start_date, end_date)
+                                VALUES ('c', %s, %s) RETURNING id""", (DAY, DAY)).fetchone()[0]
+    conn.execute("""INSERT INTO fitness.challenge_participants (challenge_id, user_id)
+                    SELECT %s, id FROM fitness.users""", (challenge,))
+    conn.commit()
+    repository.lock(conn)  # a challenge board in flight...
+    results: dict[str, str] = {}
+
+    def delete(name: str) -> None:
+        try:
+            with psycopg.connect(fitness_db) as other:
+                other.execute("DELETE FROM fitness.users WHERE id = %s", (people[name],))
+                other.commit()
+            results[name] = "deleted"
+        except psycopg.Error as exc:
+            results[name] = f"{type(exc).__name__}: {exc}"
+
+    workers = [threading.Thread(target=delete, args=(n,)) for n in ("dee", "cy")]
+    for w in workers:
+        w.start()
+    threading.Event().wait(1.0)
+    assert results == {}  # both wait for the board...
+    conn.execute("UPDATE fitness.challenge_participants SET score = 1 WHERE challenge_id = %s", (challenge,))
+    conn.commit()  # ...which updates the participants they delete without waiting for them
+    for w in workers:
+        w.join(30)
+    assert results == {"dee": "deleted", "cy": "deleted"}
