@@ -32,7 +32,11 @@ def test_the_redis_server_a_session_started_is_stopped(tmp_path, session_env, mo
                JOBYARD_PROBE_OUT=str(out), JOBYARD_PROBE_MODE=mode)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "tests/tools/redis_session_probe.py", "-q",
                              "-p", "no:cacheprovider"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            # Ctrl-C must reach it even when the suite runs in the background of a
+                            # non-interactive shell, whose children start with SIGINT ignored
+                            # (inherited: Python then installs no KeyboardInterrupt handler).
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not out.exists() or not out.read_text():
