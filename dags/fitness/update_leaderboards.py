@@ -1,8 +1,8 @@
 """
 # fitness_update_leaderboards
 
-Every 3 hours at minute 0 (fitness time zone): recomputes the leaderboards in
-`fitness.leaderboard_entries`. The score is **workout minutes** (sum of
+Every 3 hours at minute 0 (fitness time zone): recomputes the leaderboards
+(`fitness.leaderboards`, their entries in `fitness.leaderboard_entries`). The score is **workout minutes** (sum of
 `duration_minutes`) of the workouts started before the data interval's end:
 
 - `global` / `<ISO week>` (e.g. `2026-W49`): the ISO week (Monday to Monday, local
@@ -17,15 +17,19 @@ Every 3 hours at minute 0 (fitness time zone): recomputes the leaderboards in
 Only active users are ranked; ranks are 1..n by score, ties by the lower user id. One
 set-based statement per board (aggregate, `row_number()` window, merge) writes only the
 entries whose rank or score changed and deletes the entries of users no longer on the board;
-each board is committed on its own. Result `{week, boards, challenges, entries, inserted,
-updated, deleted, participant_scores_updated, board_entries, batches}`.
+each board is committed on its own. Each board's entries are a partition of their own,
+which the board's first run builds (filled, then indexed) and later runs merge into.
+Result `{week, boards, challenges, entries, inserted, updated, deleted,
+participant_scores_updated, board_entries, batches}`.
 
 - **Owner:** fitness
 - **Reads:** `fitness.workouts`, `fitness.user_workout_totals` (the all-time board: each
   user's totals, kept by triggers on the workouts, less the workouts started at or after the
   interval end), `fitness.users`, `fitness.challenges`, `fitness.challenge_participants`
   (connection `fitness_db`)
-- **Writes:** `fitness.leaderboard_entries`, `fitness.challenge_participants.score`
+- **Writes:** `fitness.leaderboards`, `fitness.leaderboard_entries` (and a new board's
+  partition: DDL, so `fitness_db`'s role owns the fitness tables),
+  `fitness.challenge_participants.score`
 - **Triage:** safe to clear, re-run or backfill: every board is recomputed from the workouts
   as of the interval end, and unchanged entries are not written, so a rerun writes nothing.
   A run stopped by the soft limit committed its finished boards; the retry redoes the rest.

@@ -32,8 +32,9 @@ WORKOUTS_PER_USER = 12
 DAYS = 60
 OLD_UPLOADS_PER_SCALE, FRESH_UPLOADS_PER_SCALE = 6, 2
 INVALID_TOKEN_EVERY = 250  # users
+# fitness.leaderboards: truncating it drops every board's partition of leaderboard_entries.
 TABLES = ("users", "devices", "exercises", "workouts", "workout_exercises", "challenges", "challenge_participants",
-          "leaderboard_entries", "temporary_uploads", "cached_stats", "trending_workouts", "trending_exercises",
+          "leaderboards", "temporary_uploads", "cached_stats", "trending_workouts", "trending_exercises",
           "reminder_log", "user_workout_totals", "workout_type_hourly", "exercise_hourly")
 # The workouts' rollup triggers (migration 0010): off during the bulk load, which then
 # recounts the rollups once, set-based (fitness.rebuild_workout_rollups()).

@@ -1,6 +1,7 @@
 """The global and per-challenge leaderboards (seed 004's `update_leaderboards`).
 
-Boards (rows of `fitness.leaderboard_entries`, keyed by (board, period, user_id)):
+Boards (`fitness.leaderboards`: board, period; their entries are the rows of
+`fitness.leaderboard_entries`, keyed by (leaderboard_id, user_id), one partition per board):
 - `global` / `<ISO week>` (e.g. `2026-W49`): workout minutes of the ISO week that holds
   `day` (the local date of the run's interval end), Monday midnight to Monday midnight in the
   fitness time zone, counting workouts started before the interval end;
@@ -18,7 +19,8 @@ those whose rank or score changed and deleting the entries of users no longer on
 The all-time board reads each user's totals over all workouts (`fitness.user_workout_totals`,
 kept by the workouts' triggers, migration 0010) less the workouts started at or after the
 interval end, one row per user instead of every workout; the week's and the challenges'
-boards aggregate their time range of the workouts.
+boards aggregate their time range of the workouts. A board's first run builds its partition
+(filled, then indexed: repository/leaderboards.py), later ones merge into it.
 Everything is taken at the interval end, never `now()`: a rerun of the same interval writes
 nothing, a backfill recomputes that interval's boards. Each board is committed on its own
 (a step of `run_batches`), under an advisory lock that serialises concurrent runs.

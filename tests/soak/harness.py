@@ -509,6 +509,13 @@ REKEYED = {
     "music.chart_sync_executions": {"tracks_created": None},
     "music.chart_rankings": {"track_id": "(SELECT k.uuid FROM music.tracks k WHERE k.id = track_id)::text"},
     "music.track_audience": {"track_id": "(SELECT k.uuid FROM music.tracks k WHERE k.id = track_id)::text"},
+    # Each board's id is handed out when its first run creates it (migration 0017): compared
+    # through the board and period. Its partitions (named by the id) are compared as the
+    # partitioned table's rows, not one by one.
+    "fitness.leaderboards": {"id": None},
+    "fitness.leaderboard_entries": {
+        "leaderboard_id": "(SELECT b.board || '/' || b.period FROM fitness.leaderboards b"
+                          " WHERE b.id = leaderboard_id)"},
 }
 # Readings of the machine at the moment of the check (latency, free disk and memory, the
 # Airflow backlog of each stack's own metadata database), and each stack's own backup runs:
@@ -568,7 +575,8 @@ def table_checksums(url: str, excluded: dict[str, set[str]],
     with psycopg.connect(url) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = ANY(%s)"
-            " AND tablename <> 'alembic_version' ORDER BY 1", (list(DOMAINS),)).fetchall()]
+            " AND tablename <> 'alembic_version' AND NOT (schemaname || '.' || quote_ident(tablename))::regclass"
+            "::oid IN (SELECT inhrelid FROM pg_inherits) ORDER BY 1", (list(DOMAINS),)).fetchall()]
         for table in tables:
             schema, name = table.split(".")
             row = _row_expression(table, _columns(conn, table, excluded.get(table, set())), own_names)

@@ -1,16 +1,35 @@
 """SQL of the leaderboards: one statement per board scores its users, ranks them with a window
-function and merges the ranking into `fitness.leaderboard_entries`, writing only the entries
-whose rank or score changed and deleting those of users no longer on the board."""
+function and merges the ranking into the board's entries, writing only the entries whose rank
+or score changed and deleting those of users no longer on the board.
+
+Each board (fitness.leaderboards: board, period) has a partition of its own of
+`fitness.leaderboard_entries` (migration 0017). A board's first run builds that partition:
+a plain table filled by one INSERT ... SELECT, then its two indexes built by sort and the
+table attached, all in the run's transaction, so readers see the whole board at the commit
+or nothing. That is ~3x faster than inserting a million entries through the indexes one by
+one. Building and attaching a partition is DDL: the job's database role owns the fitness
+tables (it is the role the migrations run as).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 import psycopg
+from psycopg import sql
 
 LOCK_KEY = "fitness_leaderboards"
+PARENT = "leaderboard_entries"
 
-# The merge shared by every board: `scores` (user_id, score) is the board's truth. Ranks are
+_RANKED = """
+    ranked AS (
+        SELECT user_id, score::numeric(12, 2) AS score,
+               (row_number() OVER (ORDER BY score DESC, user_id))::integer AS rank
+          FROM scores
+         WHERE {ranked_if}
+    )"""
+
+# The merge into an existing board: `scores` (user_id, score) is the board's truth. Ranks are
 # positions 1..n by score, ties by the lower user id (row_number: no two users share a rank, so
 # a rerun ranks the same). `diff` compares the ranking with the board's stored entries in ONE
 # full outer join, which the planner can only run as a hash or merge join (never a nested
@@ -19,24 +38,18 @@ LOCK_KEY = "fitness_leaderboards"
 # would lock, and so rewrite, every unchanged row), entries of users no longer ranked
 # deleted, each by primary key. The three touch disjoint users, so they share the
 # statement's snapshot.
-_MERGE = """
-    ranked AS (
-        SELECT user_id, score::numeric(12, 2) AS score,
-               (row_number() OVER (ORDER BY score DESC, user_id))::integer AS rank
-          FROM scores
-         WHERE {ranked_if}
-    ),
+_MERGE = _RANKED + """,
     diff AS (
         SELECT coalesce(r.user_id, e.user_id) AS user_id, r.rank, r.score,
                e.user_id IS NULL AS is_new, r.user_id IS NULL AS is_gone
           FROM ranked r
           FULL JOIN (SELECT user_id, rank, score FROM fitness.leaderboard_entries
-                      WHERE board = %(board)s AND period = %(period)s) e ON e.user_id = r.user_id
+                      WHERE leaderboard_id = %(board_id)s) e ON e.user_id = r.user_id
          WHERE r.user_id IS NULL OR e.user_id IS NULL OR (e.rank, e.score) IS DISTINCT FROM (r.rank, r.score)
     ),
     inserted AS (
-        INSERT INTO fitness.leaderboard_entries (board, period, user_id, rank, score, updated_at)
-        SELECT %(board)s, %(period)s, user_id, rank, score, %(at)s FROM diff WHERE is_new
+        INSERT INTO fitness.leaderboard_entries (leaderboard_id, user_id, rank, score, updated_at)
+        SELECT %(board_id)s, user_id, rank, score, %(at)s FROM diff WHERE is_new
          ORDER BY user_id  -- the primary key's pages filled in order, not a million random ones
         RETURNING 1
     ),
@@ -45,22 +58,33 @@ _MERGE = """
            SET rank = d.rank, score = d.score, updated_at = %(at)s
           FROM diff d
          WHERE NOT d.is_new AND NOT d.is_gone
-           AND e.board = %(board)s AND e.period = %(period)s AND e.user_id = d.user_id
+           AND e.leaderboard_id = %(board_id)s AND e.user_id = d.user_id
         RETURNING 1
     ),
     deleted AS (
         DELETE FROM fitness.leaderboard_entries e
          USING diff d
-         WHERE d.is_gone AND e.board = %(board)s AND e.period = %(period)s AND e.user_id = d.user_id
+         WHERE d.is_gone AND e.leaderboard_id = %(board_id)s AND e.user_id = d.user_id
         RETURNING 1
     ){extra_cte}
     SELECT (SELECT count(*) FROM ranked), (SELECT count(*) FROM inserted),
            (SELECT count(*) FROM updated), (SELECT count(*) FROM deleted){extra_count}
 """
 
+# A new board's entries, into its partition-to-be (no indexes yet; heap in rank order).
+_BUILD = _RANKED + """,
+    inserted AS (
+        INSERT INTO fitness.{partition} (leaderboard_id, user_id, rank, score, updated_at)
+        SELECT %(board_id)s, user_id, rank, score, %(at)s FROM ranked
+        RETURNING 1
+    ){extra_cte}
+    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM inserted), 0, 0{extra_count}
+"""
+
 # Memory for one board's aggregate and ranking sort (server side, this transaction only): a
 # million users' groups and the 1M-row sort fit in memory instead of spilling to disk, which
-# made the all-time board several times slower at 20M workouts with the default 4 MB.
+# made the all-time board several times slower at 20M workouts with the default 4 MB. The
+# index builds of a new partition sort in maintenance_work_mem.
 WORK_MEM = "128MB"
 
 
@@ -78,19 +102,59 @@ def lock(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOCK_KEY,))
 
 
-def _merge(conn: psycopg.Connection, scores_sql: str, params: dict, *, ranked_if: str = "true",
-           also: tuple[str, str] | None = None) -> tuple[dict[str, int], list[int]]:
+def partition_name(board_id: int) -> str:
+    return f"{PARENT}_{board_id}"
+
+
+def board_id(conn: psycopg.Connection, board: str, period: str) -> tuple[int, bool]:
+    """(id, has_partition) of the board, registering it when new (under `lock`)."""
+    row = conn.execute("SELECT id FROM fitness.leaderboards WHERE board = %s AND period = %s",
+                       (board, period)).fetchone()
+    if row is None:
+        row = conn.execute("INSERT INTO fitness.leaderboards (board, period) VALUES (%s, %s) RETURNING id",
+                           (board, period)).fetchone()
+    attached = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = 'fitness.leaderboard_entries'::regclass "
+        "AND inhrelid = to_regclass(%s))", (f"fitness.{partition_name(row[0])}",)).fetchone()[0]
+    return row[0], attached
+
+
+def _merge(conn: psycopg.Connection, board: str, period: str, scores_sql: str, params: dict, *,
+           ranked_if: str = "true", also: tuple[str, str] | None = None) -> tuple[dict[str, int], list[int]]:
     """Merge the board `scores_sql` computes (its rows where `ranked_if` holds) into its
-    stored entries. `also` (name, statement ... RETURNING 1) is one more data-modifying
-    CTE on `scores` in the same statement; its row count is returned in the list."""
+    entries, building its partition when the board is new. `also` (name, statement ...
+    RETURNING 1) is one more data-modifying CTE on `scores` in the same statement; its row
+    count is returned in the list."""
     extra_cte = f",\n    {also[0]} AS ({also[1]})" if also else ""
     extra_count = f", (SELECT count(*) FROM {also[0]})" if also else ""
-    sql = f"WITH scores AS ({scores_sql}), " + _MERGE.format(  # noqa: S608 - fixed SQL
-        ranked_if=ranked_if, extra_cte=extra_cte, extra_count=extra_count)
-    conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
-    row = conn.execute(sql, params).fetchone()
+    conn.execute("SELECT set_config('work_mem', %s, true), set_config('maintenance_work_mem', %s, true)",
+                 (WORK_MEM, WORK_MEM))
+    board_id_, attached = board_id(conn, board, period)
+    params = {**params, "board_id": board_id_}
+    head = f"WITH scores AS ({scores_sql}), "
+    if attached:
+        statement = head + _MERGE.format(ranked_if=ranked_if, extra_cte=extra_cte, extra_count=extra_count)
+        row = conn.execute(statement, params).fetchone()  # noqa: S608 - fixed SQL
+    else:
+        row = _build(conn, board_id_, head + _BUILD, params, ranked_if=ranked_if, extra_cte=extra_cte,
+                     extra_count=extra_count)
     return ({"entries": int(row[0]), "inserted": int(row[1]), "updated": int(row[2]), "deleted": int(row[3])},
             [int(v) for v in row[4:]])
+
+
+def _build(conn: psycopg.Connection, board_id_: int, statement: str, params: dict, **parts: str) -> tuple:
+    """The first run of a board: its partition created as a plain table with the partition
+    constraint as a CHECK (so attaching it needs no scan), filled, indexed and attached."""
+    table = sql.Identifier("fitness", partition_name(board_id_))
+    conn.execute(sql.SQL("CREATE TABLE {} (LIKE fitness.leaderboard_entries INCLUDING DEFAULTS, "
+                         "CHECK (leaderboard_id = {}))").format(table, sql.Literal(board_id_)))
+    partition = sql.Identifier(partition_name(board_id_)).as_string(conn)
+    row = conn.execute(statement.format(partition=partition, **parts), params).fetchone()
+    conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (leaderboard_id, user_id)").format(table))
+    conn.execute(sql.SQL("CREATE INDEX ON {} (leaderboard_id, rank)").format(table))
+    conn.execute(sql.SQL("ALTER TABLE fitness.leaderboard_entries ATTACH PARTITION {} FOR VALUES IN ({})").format(
+        table, sql.Literal(board_id_)))
+    return row
 
 
 def refresh_global_board(conn: psycopg.Connection, period: str, start: datetime | None, end: datetime,
@@ -118,7 +182,7 @@ def refresh_global_board(conn: psycopg.Connection, period: str, start: datetime 
              GROUP BY w.user_id
         """
     scores = scores.format(active=_ACTIVE.format(user="t.user_id" if start is None else "w.user_id"))
-    return _merge(conn, scores, {"board": "global", "period": period, "start": start, "end": end, "at": at})[0]
+    return _merge(conn, "global", period, scores, {"start": start, "end": end, "at": at})[0]
 
 
 def active_challenges(conn: psycopg.Connection, day: date) -> list[tuple[int, date, date]]:
@@ -150,8 +214,8 @@ def refresh_challenge_board(conn: psycopg.Connection, challenge_id: int, period:
          WHERE p.challenge_id = %(challenge)s AND p.user_id = s.user_id AND p.score IS DISTINCT FROM s.score
         RETURNING 1
     """
-    params = {"board": f"challenge:{challenge_id}", "period": period, "challenge": challenge_id,
-              "start": start, "end": end, "at": at}
-    counts, (updated,) = _merge(conn, scores, params, ranked_if="active", also=("participant_scores", participants))
+    params = {"challenge": challenge_id, "start": start, "end": end, "at": at}
+    counts, (updated,) = _merge(conn, f"challenge:{challenge_id}", period, scores, params, ranked_if="active",
+                                also=("participant_scores", participants))
     counts["participant_scores_updated"] = updated
     return counts

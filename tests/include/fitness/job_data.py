@@ -14,7 +14,7 @@ def clean(dsn: str) -> None:
     """Empty the fitness tables and the outbox."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE fitness.users, fitness.challenges, fitness.exercises, fitness.trending_workouts, "
-                     "fitness.temporary_uploads, platform.outbox RESTART IDENTITY CASCADE")
+                     "fitness.temporary_uploads, fitness.leaderboards, platform.outbox RESTART IDENTITY CASCADE")
 
 
 def user(conn, name: str, *, active: bool = True, email_opt_out: bool = False, tag: str = "") -> int:
@@ -51,11 +51,13 @@ def challenge(conn, title: str, start, end, participants: list[int]) -> int:
 def board(conn, name: str, period: str) -> list[tuple[int, int, float]]:
     """(rank, user_id, score) of a board, by rank."""
     return [(r, u, float(s)) for r, u, s in conn.execute(
-        "SELECT rank, user_id, score FROM fitness.leaderboard_entries WHERE board = %s AND period = %s ORDER BY rank",
+        "SELECT e.rank, e.user_id, e.score FROM fitness.leaderboard_entries e "
+        "JOIN fitness.leaderboards b ON b.id = e.leaderboard_id WHERE b.board = %s AND b.period = %s ORDER BY e.rank",
         (name, period))]
 
 
 def entry_versions(conn) -> dict[tuple, str]:
     """(board, period, user_id) -> xmin: a row rewritten gets a new one."""
     return {tuple(r[:3]): r[3] for r in conn.execute(
-        "SELECT board, period, user_id, xmin::text FROM fitness.leaderboard_entries")}
+        "SELECT b.board, b.period, e.user_id, e.xmin::text FROM fitness.leaderboard_entries e "
+        "JOIN fitness.leaderboards b ON b.id = e.leaderboard_id")}

@@ -155,8 +155,9 @@ def test_entries_follow_their_user_without_a_per_row_key(conn, people, fitness_d
     worker = threading.Thread(target=delete_dee)
     worker.start()
     assert not deleted.wait(1.0)  # the delete waits for the board's commit...
-    conn.execute("""INSERT INTO fitness.leaderboard_entries (board, period, user_id, rank, score)
-                    VALUES ('challenge:9', 'x', %s, 1, 5)""", (people["dee"],))  # ...which adds an entry of dee's
+    conn.execute("""INSERT INTO fitness.leaderboard_entries (leaderboard_id, user_id, rank, score)
+                    SELECT id, %s, 9, 5 FROM fitness.leaderboards WHERE board = 'global' AND period = %s""",
+                 (people["dee"], WEEK))  # ...which adds an entry of dee's (on this week's board, where dee was not)
     conn.commit()
     worker.join(30)
     assert deleted.is_set()
@@ -205,3 +206,39 @@ def test_a_user_delete_does_not_deadlock_with_a_challenge_board(conn, people, fi
     for w in workers:
         w.join(30)
     assert results == {"dee": "deleted", "cy": "deleted"}
+
+
+def _partitions(conn) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                                       "WHERE inhparent = 'fitness.leaderboard_entries'::regclass")}
+
+
+def test_a_new_board_gets_its_own_partition_and_a_merge_fills_it_the_same(conn, people):
+    """Migration 0017: a board's first run builds its partition (filled, then indexed); a
+    later run into the emptied partition takes the merge path and writes the same entries;
+    deleting a board drops its partition, truncating the boards drops them all."""
+    built = run(conn)
+    ids = dict(((b, p), i) for i, b, p in conn.execute("SELECT id, board, period FROM fitness.leaderboards"))
+    assert _partitions(conn) == {f"fitness.leaderboard_entries_{i}" for i in ids.values()}
+    assert len(ids) == 2
+    indexes = {r[0] for r in conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (f"leaderboard_entries_{ids['global', WEEK]}",))}
+    assert any("(leaderboard_id, user_id)" in d and "UNIQUE" in d for d in indexes)
+    assert any("(leaderboard_id, rank)" in d for d in indexes)
+    boards = {k: data.board(conn, *k) for k in ids}
+
+    conn.execute("DELETE FROM fitness.leaderboard_entries")
+    conn.commit()
+    merged = run(conn)
+    assert {k: data.board(conn, *k) for k in ids} == boards
+    assert merged["inserted"] == built["inserted"] == 7 and _partitions(conn) == {
+        f"fitness.leaderboard_entries_{i}" for i in ids.values()}
+
+    conn.execute("DELETE FROM fitness.leaderboards WHERE id = %s", (ids["global", WEEK],))
+    conn.commit()
+    assert _partitions(conn) == {f"fitness.leaderboard_entries_{ids['global', 'all-time']}"}
+    assert data.board(conn, "global", "all-time") == boards["global", "all-time"]
+    conn.execute("TRUNCATE fitness.leaderboards")
+    conn.commit()
+    assert _partitions(conn) == set()
+    assert conn.execute("SELECT count(*) FROM fitness.leaderboard_entries").fetchone()[0] == 0
