@@ -106,7 +106,7 @@ def partition_name(board_id: int) -> str:
     return f"{PARENT}_{board_id}"
 
 
-def board_id(conn: psycopg.Connection, board: str, period: str) -> tuple[int, bool]:
+def register_board(conn: psycopg.Connection, board: str, period: str) -> tuple[int, bool]:
     """(id, has_partition) of the board, registering it when new (under `lock`)."""
     row = conn.execute("SELECT id FROM fitness.leaderboards WHERE board = %s AND period = %s",
                        (board, period)).fetchone()
@@ -129,31 +129,31 @@ def _merge(conn: psycopg.Connection, board: str, period: str, scores_sql: str, p
     extra_count = f", (SELECT count(*) FROM {also[0]})" if also else ""
     conn.execute("SELECT set_config('work_mem', %s, true), set_config('maintenance_work_mem', %s, true)",
                  (WORK_MEM, WORK_MEM))
-    board_id_, attached = board_id(conn, board, period)
-    params = {**params, "board_id": board_id_}
+    board_id, attached = register_board(conn, board, period)
+    params = {**params, "board_id": board_id}
     head = f"WITH scores AS ({scores_sql}), "
     if attached:
         statement = head + _MERGE.format(ranked_if=ranked_if, extra_cte=extra_cte, extra_count=extra_count)
         row = conn.execute(statement, params).fetchone()  # noqa: S608 - fixed SQL
     else:
-        row = _build(conn, board_id_, head + _BUILD, params, ranked_if=ranked_if, extra_cte=extra_cte,
+        row = _build(conn, board_id, head + _BUILD, params, ranked_if=ranked_if, extra_cte=extra_cte,
                      extra_count=extra_count)
     return ({"entries": int(row[0]), "inserted": int(row[1]), "updated": int(row[2]), "deleted": int(row[3])},
             [int(v) for v in row[4:]])
 
 
-def _build(conn: psycopg.Connection, board_id_: int, statement: str, params: dict, **parts: str) -> tuple:
+def _build(conn: psycopg.Connection, board_id: int, statement: str, params: dict, **parts: str) -> tuple:
     """The first run of a board: its partition created as a plain table with the partition
     constraint as a CHECK (so attaching it needs no scan), filled, indexed and attached."""
-    table = sql.Identifier("fitness", partition_name(board_id_))
+    table = sql.Identifier("fitness", partition_name(board_id))
     conn.execute(sql.SQL("CREATE TABLE {} (LIKE fitness.leaderboard_entries INCLUDING DEFAULTS, "
-                         "CHECK (leaderboard_id = {}))").format(table, sql.Literal(board_id_)))
-    partition = sql.Identifier(partition_name(board_id_)).as_string(conn)
+                         "CHECK (leaderboard_id = {}))").format(table, sql.Literal(board_id)))
+    partition = sql.Identifier(partition_name(board_id)).as_string(conn)
     row = conn.execute(statement.format(partition=partition, **parts), params).fetchone()
     conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (leaderboard_id, user_id)").format(table))
     conn.execute(sql.SQL("CREATE INDEX ON {} (leaderboard_id, rank)").format(table))
     conn.execute(sql.SQL("ALTER TABLE fitness.leaderboard_entries ATTACH PARTITION {} FOR VALUES IN ({})").format(
-        table, sql.Literal(board_id_)))
+        table, sql.Literal(board_id)))
     return row
 
 
