@@ -35,68 +35,68 @@ def account_id_bounds(conn: psycopg.Connection, first: date, last: date) -> tupl
 # migration 0011, kept by the fetch merge), so the baseline [day - N, day - 1] of a
 # campaign-day is its row's totals minus those of the campaign's first row on or after day - N
 # (its row of day - N when the campaign has one: one contiguous index range per day of the
-# account range; else one probe). That gives exactly the baseline's rows, mean spend and
-# number of CPA and ROAS values (the gates), and the mean and standard deviation of each
-# metric's (6-place) values. Then an exact pruning: only campaign-days that could alert get
-# their median and MAD (`percentile_cont`) from their campaign's baseline rows, read by
+# account range, hash-joined; else one probe). That gives exactly the baseline's rows, mean
+# spend and number of CPA and ROAS values (the gates), and the mean and standard deviation of
+# each metric's (6-place) values. One aggregate over that pass counts the campaign-days and
+# metrics and collects, by an exact pruning, the few metric-days that could alert: only those
+# get their median and MAD (`percentile_cont`) from their campaign's baseline rows, read by
 # primary key.
+# Why this shape (measured at 10k accounts x 20 campaigns x 90 days): the totals' numeric
+# differences and float8 casts are most of the per-row cost, so `baselines` computes them once
+# (OFFSET 0: not inlined into each expression using them); no CTE of the rows is written and
+# no per-metric row built (a LATERAL VALUES re-initialises its expressions for every row);
+# ads.campaigns is a LEFT-joined flag because an inner join is estimated at 1 row (campaign and
+# account ids are correlated), which led the planner to nested loops over a batch's rows.
 _DETECT = """
-    WITH observed AS MATERIALIZED (  -- the evaluated campaign-days of known campaigns that spent min_spend
-        SELECT s.account_id, s.campaign_id, s.day,
-               s.spend::float8 / nullif(s.conversions::float8, 0) AS cpa,
-               s.revenue::float8 / nullif(s.spend::float8, 0) AS roas,
-               s.prior_days, s.prior_spend, s.prior_cpa_days, s.prior_cpa_sum, s.prior_cpa_sq,
-               s.prior_roas_days, s.prior_roas_sum, s.prior_roas_sq
-          FROM ads.campaign_daily_stats s
-          JOIN ads.campaigns c ON c.id = s.campaign_id AND c.account_id = s.account_id
-                              AND c.account_id >= %(lo)s AND c.account_id < %(hi)s  -- the range's only
-         WHERE s.day = ANY(%(days)s::date[]) AND s.account_id >= %(lo)s AND s.account_id < %(hi)s
-           AND s.spend >= %(min_spend)s
-    ),
-    window_starts AS MATERIALIZED (  -- the rows N days before them (the first day of each baseline)
+    WITH window_starts AS (  -- the rows N days before the evaluated days: each baseline's first day
+                             -- (inlined: joined on day + N, it stays one range scan, hash-joined)
         SELECT s.account_id, s.campaign_id, s.day + %(baseline_days)s AS day,
                s.prior_days, s.prior_spend, s.prior_cpa_days, s.prior_cpa_sum, s.prior_cpa_sq,
                s.prior_roas_days, s.prior_roas_sum, s.prior_roas_sq
           FROM ads.campaign_daily_stats s
          WHERE s.day = ANY(%(start_days)s::date[]) AND s.account_id >= %(lo)s AND s.account_id < %(hi)s
     ),
-    baselines AS (  -- per observed campaign-day, its baseline's totals
-        SELECT o.account_id, o.campaign_id, o.day, o.cpa, o.roas,
-               o.prior_days - b.prior_days AS days,
-               o.prior_spend - b.prior_spend AS spend,
-               o.prior_cpa_days - b.prior_cpa_days AS cpa_days,
-               o.prior_cpa_sum - b.prior_cpa_sum AS cpa_sum,
-               o.prior_cpa_sq - b.prior_cpa_sq AS cpa_sq,
-               o.prior_roas_days - b.prior_roas_days AS roas_days,
-               o.prior_roas_sum - b.prior_roas_sum AS roas_sum,
-               o.prior_roas_sq - b.prior_roas_sq AS roas_sq
-          FROM observed o
-          LEFT JOIN window_starts w ON w.account_id = o.account_id AND w.campaign_id = o.campaign_id
-                                   AND w.day = o.day
-         CROSS JOIN LATERAL (  -- no row on day - N (a gap, a young campaign): the first one after it
-             SELECT w.prior_days, w.prior_spend, w.prior_cpa_days, w.prior_cpa_sum, w.prior_cpa_sq,
-                    w.prior_roas_days, w.prior_roas_sum, w.prior_roas_sq
-              WHERE w.day IS NOT NULL
-             UNION ALL
-             (SELECT t.prior_days, t.prior_spend, t.prior_cpa_days, t.prior_cpa_sum, t.prior_cpa_sq,
-                     t.prior_roas_days, t.prior_roas_sum, t.prior_roas_sq
-                FROM ads.campaign_daily_stats t
-               WHERE w.day IS NULL AND t.account_id = o.account_id AND t.campaign_id = o.campaign_id
-                 AND t.day >= o.day - %(baseline_days)s
-               ORDER BY t.day LIMIT 1)
-         ) b
+    baselines AS (  -- per evaluated campaign-day that spent min_spend: its values and its baseline's totals
+        SELECT s.account_id, s.campaign_id, s.day, c.id IS NOT NULL AS known,  -- unknown campaigns: not scored
+               s.spend::float8 / nullif(s.conversions::float8, 0) AS cpa,
+               s.revenue::float8 / nullif(s.spend::float8, 0) AS roas,
+               c.id IS NOT NULL AND s.prior_days - coalesce(w.prior_days, f.prior_days) > 0
+                   AND s.prior_spend - coalesce(w.prior_spend, f.prior_spend)
+                       >= %(min_spend)s::numeric * (s.prior_days - coalesce(w.prior_days, f.prior_days)) AS gate,
+               s.prior_cpa_days - coalesce(w.prior_cpa_days, f.prior_cpa_days) AS cpa_n,
+               (s.prior_cpa_sum - coalesce(w.prior_cpa_sum, f.prior_cpa_sum))::float8 AS cpa_sum,
+               (s.prior_cpa_sq - coalesce(w.prior_cpa_sq, f.prior_cpa_sq))::float8 AS cpa_sq,
+               s.prior_roas_days - coalesce(w.prior_roas_days, f.prior_roas_days) AS roas_n,
+               (s.prior_roas_sum - coalesce(w.prior_roas_sum, f.prior_roas_sum))::float8 AS roas_sum,
+               (s.prior_roas_sq - coalesce(w.prior_roas_sq, f.prior_roas_sq))::float8 AS roas_sq
+          FROM ads.campaign_daily_stats s
+          LEFT JOIN ads.campaigns c ON c.id = s.campaign_id AND c.account_id = s.account_id
+                                   AND c.account_id >= %(lo)s AND c.account_id < %(hi)s  -- the range's only
+          LEFT JOIN window_starts w ON w.account_id = s.account_id AND w.campaign_id = s.campaign_id
+                                   AND w.day = s.day
+          LEFT JOIN LATERAL (  -- no row on day - N (a gap, a young campaign): the first one after it
+             SELECT t.prior_days, t.prior_spend, t.prior_cpa_days, t.prior_cpa_sum, t.prior_cpa_sq,
+                    t.prior_roas_days, t.prior_roas_sum, t.prior_roas_sq
+               FROM ads.campaign_daily_stats t
+              WHERE w.day IS NULL AND t.account_id = s.account_id AND t.campaign_id = s.campaign_id
+                AND t.day >= s.day - %(baseline_days)s
+              ORDER BY t.day LIMIT 1) f ON true
+         WHERE s.day = ANY(%(days)s::date[]) AND s.account_id >= %(lo)s AND s.account_id < %(hi)s
+           AND s.spend >= %(min_spend)s
+        OFFSET 0
     ),
-    candidates AS (  -- one row per campaign-day and metric with enough spend and history: scored
-        SELECT b.account_id, b.campaign_id, b.day, m.metric, m.x, m.n, m.mean,
-               sqrt(greatest(m.squares::float8 / m.n - m.mean * m.mean, 0)) AS sd
+    gated AS (  -- per campaign-day, for each metric: scored (enough spend and history)? its mean
+        SELECT b.*,
+               b.gate AND b.cpa IS NOT NULL AND b.cpa_n >= %(min_history)s AS cpa_scored,
+               b.gate AND b.roas IS NOT NULL AND b.roas_n >= %(min_history)s AS roas_scored,
+               b.cpa_sum / nullif(b.cpa_n, 0) AS cpa_mean, b.roas_sum / nullif(b.roas_n, 0) AS roas_mean
           FROM baselines b
-         CROSS JOIN LATERAL (VALUES ('cpa', b.cpa, b.cpa_days, b.cpa_sum::float8 / nullif(b.cpa_days, 0),
-                                     b.cpa_sq),
-                                    ('roas', b.roas, b.roas_days, b.roas_sum::float8 / nullif(b.roas_days, 0),
-                                     b.roas_sq))
-               AS m(metric, x, n, mean, squares)
-         WHERE b.days > 0 AND b.spend >= %(min_spend)s::numeric * b.days
-           AND m.x IS NOT NULL AND m.n >= %(min_history)s
+    ),
+    spread AS (  -- and the (population) standard deviation
+        SELECT g.*,
+               sqrt(greatest(g.cpa_sq / nullif(g.cpa_n, 0) - g.cpa_mean * g.cpa_mean, 0)) AS cpa_sd,
+               sqrt(greatest(g.roas_sq / nullif(g.roas_n, 0) - g.roas_mean * g.roas_mean, 0)) AS roas_sd
+          FROM gated g
     ),
     -- Exact pruning before any median: the MAD is floored at mad_floor x median, so an alert
     -- needs |x - median| >= reach x median (reach = threshold x 1.4826 x mad_floor): a CPA
@@ -105,7 +105,21 @@ _DETECT = """
     -- totals sum differ from the scored ones by < 1e-6: so the median is at least
     -- mean - sd - slack and at most mean + sd + slack, the slack also covering the float8
     -- rounding of mean and sd (the totals are exact; sd's error is below 1e-7 x the mean).
-    -- Only the campaign-days that pass get their median and MAD computed.
+    -- Only the metric-days that pass (`suspects`) get their median and MAD computed.
+    tally AS MATERIALIZED (
+        SELECT count(*) FILTER (WHERE g.known) AS observed_days,
+               count(*) FILTER (WHERE g.cpa_scored) + count(*) FILTER (WHERE g.roas_scored) AS scored,
+               array_agg(ROW(g.account_id, g.campaign_id, g.day, 'cpa'::text, g.cpa)) FILTER (
+                   WHERE g.cpa_scored
+                     AND g.cpa >= (1 + %(reach)s) * (g.cpa_mean - g.cpa_sd - %(slack)s * (1 + g.cpa_mean)) * (1 - 1e-9))
+               || array_agg(ROW(g.account_id, g.campaign_id, g.day, 'roas'::text, g.roas)) FILTER (
+                   WHERE g.roas_scored
+                     AND (%(reach)s >= 1
+                          OR g.roas <= (1 - %(reach)s) * (g.roas_mean + g.roas_sd + %(slack)s * (1 + g.roas_mean))
+                                       * (1 + 1e-9)))
+                   AS suspects
+          FROM spread g
+    ),
     suspects AS (
         SELECT c.*,
                (SELECT array_agg(v.v) FROM ads.campaign_daily_stats t  -- by its primary key: one campaign
@@ -114,11 +128,8 @@ _DETECT = """
                      ELSE t.revenue::float8 / nullif(t.spend::float8, 0) END AS v) v
                  WHERE t.account_id = c.account_id AND t.campaign_id = c.campaign_id
                    AND t.day >= c.day - %(baseline_days)s AND t.day < c.day AND v.v IS NOT NULL) AS vals
-          FROM candidates c
-         WHERE CASE c.metric
-                   WHEN 'cpa' THEN c.x >= (1 + %(reach)s) * (c.mean - c.sd - %(slack)s * (1 + c.mean)) * (1 - 1e-9)
-                   ELSE %(reach)s >= 1
-                        OR c.x <= (1 - %(reach)s) * (c.mean + c.sd + %(slack)s * (1 + c.mean)) * (1 + 1e-9) END
+          FROM tally
+         CROSS JOIN unnest(tally.suspects) AS c(account_id bigint, campaign_id bigint, day date, metric text, x float8)
     ),
     medians AS (
         SELECT s.*, med.median
@@ -146,8 +157,7 @@ _DETECT = """
         ON CONFLICT (account_id, campaign_id, metric, period, period_start) DO NOTHING
         RETURNING id, account_id, campaign_id, metric, period_start, observed, baseline, deviation
     )
-    SELECT (SELECT count(*) FROM observed) AS observed_days,
-           (SELECT count(*) FROM candidates) AS scored,
+    SELECT (SELECT observed_days FROM tally) AS observed_days, (SELECT scored FROM tally) AS scored,
            (SELECT count(*) FROM flagged) AS flagged,
            coalesce((
                SELECT json_agg(json_build_object(
@@ -178,10 +188,17 @@ def detect_range(conn: psycopg.Connection, lo: int, hi: int, *, first: date, las
     user_name, user_active}, ...]}."""
     with conn.cursor(row_factory=dict_row) as cur:
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        # JIT would compile this statement's ~120 expressions for every batch (its cost passes
+        # jit_above_cost at 3 evaluated days): ~110 ms a batch, more than the execution. LOCAL:
+        # until the caller's commit.
+        cur.execute("SET LOCAL jit = off")
+        # Always a custom plan: psycopg prepares a statement run 5 times, and PostgreSQL's
+        # generic plan for it (lo, hi unknown) then drives the scan from ads.campaigns with a
+        # primary-key probe per campaign filtering all its days: ~10x slower.
         cur.execute(_DETECT, {"lo": lo, "hi": hi, "days": days,
                               "start_days": [d - timedelta(days=baseline_days) for d in days],
                               "baseline_days": baseline_days, "slack": VALUE_SLACK,
                               "min_history": min_history, "min_spend": min_spend, "threshold": threshold,
                               "mad_floor": mad_floor, "mad_scale": MAD_SCALE,
-                              "reach": threshold * MAD_SCALE * mad_floor})
+                              "reach": threshold * MAD_SCALE * mad_floor}, prepare=False)
         return cur.fetchone()
