@@ -43,7 +43,8 @@ from psycopg import sql
 
 from bench._harness import bench_database, main, say
 from bench.social_jobs import TimedCursor, process_peak_rss_mb
-from include.fitness.leaderboards import week_label
+from include.fitness.leaderboards import ALL_TIME, week_label
+from include.fitness.repository.leaderboards import partition_name
 
 NAME = "fitness_jobs"
 TIMEOUT_SECONDS = 3600  # the load alone took 20 min (1,185 s generating) on a loaded 2-core machine
@@ -129,11 +130,11 @@ def leaderboard_loop(dsn: str, population: int) -> dict:
         users = [r[0] for r in conn.execute("SELECT id FROM fitness.users WHERE id %% %s = 0 ORDER BY id LIMIT %s",
                                             (step, SAMPLE))]
         boards = {}
-        for period in (week_label(TODAY), "all-time"):
+        for period in (week_label(TODAY), ALL_TIME):
             board_id = conn.execute("INSERT INTO fitness.leaderboards (board, period) VALUES ('global', %s) "
                                     "RETURNING id", (period,)).fetchone()[0]
             conn.execute(sql.SQL("CREATE TABLE fitness.{} PARTITION OF fitness.leaderboard_entries FOR VALUES IN ({})")
-                         .format(sql.Identifier(f"leaderboard_entries_{board_id}"), sql.Literal(board_id)))
+                         .format(sql.Identifier(partition_name(board_id)), sql.Literal(board_id)))
             boards[period] = board_id
         started = time.perf_counter()
         scores = []
@@ -144,7 +145,7 @@ def leaderboard_loop(dsn: str, population: int) -> dict:
             total = conn.execute("SELECT coalesce(sum(duration_minutes), 0) FROM fitness.workouts WHERE user_id = %s "
                                  "AND started_at < %s", (user_id, INTERVAL_END)).fetchone()[0]
             scores.append((user_id, week, total))
-        for period, column in ((week_label(TODAY), 1), ("all-time", 2)):
+        for period, column in ((week_label(TODAY), 1), (ALL_TIME, 2)):
             ranked = sorted((s for s in scores if s[column] > 0), key=lambda s: (-s[column], s[0]))
             for rank, row in enumerate(ranked, start=1):
                 conn.execute(
