@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 SANDBOX_START_TIMEOUT = 30.0
-SANDBOX_MAX_LIFE = 600.0  # the sandbox process stops by itself even if its parent vanished
+SANDBOX_MAX_LIFE = 600.0  # default: the sandbox process stops by itself even if its parent vanished
 
 if str(ROOT) not in sys.path:  # `python bench/x.py` as well as `python -m bench.x`
     sys.path.insert(0, str(ROOT))
@@ -195,10 +195,11 @@ def _serve_sandbox(http_port: int, smtp_port: int, discard_port: int | None, dat
 
 
 @contextmanager
-def sandbox(discard_sink: bool = False) -> Iterator[Sandbox]:
-    """The sandbox (SMTP sink + API stand-ins) on free loopback ports, in a spawned process,
-    with `discard_sink` also a discarding SMTP server (`.discard_smtp_port`); its peak RSS
-    (and the discard sink's count) are set once the block is left."""
+def sandbox(discard_sink: bool = False, max_life: float = SANDBOX_MAX_LIFE) -> Iterator[Sandbox]:
+    """The sandbox (SMTP sink + API stand-ins) on free loopback ports, in a spawned process
+    that stops by itself after `max_life` seconds (a benchmark longer than the default passes
+    its own), with `discard_sink` also a discarding SMTP server (`.discard_smtp_port`); its
+    peak RSS (and the discard sink's count) are set once the block is left."""
     from tools import devenv
 
     ctx = multiprocessing.get_context("spawn")
@@ -211,7 +212,7 @@ def sandbox(discard_sink: bool = False) -> Iterator[Sandbox]:
             conn, child_end = ctx.Pipe()
             proc = ctx.Process(target=_serve_sandbox, name="bench-sandbox", daemon=True,
                                args=(box.http_port, box.smtp_port, box.discard_smtp_port, str(data_dir),
-                                     child_end, SANDBOX_MAX_LIFE))
+                                     child_end, max_life))
             proc.start()
             child_end.close()
             if not conn.poll(SANDBOX_START_TIMEOUT):

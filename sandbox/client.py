@@ -62,12 +62,22 @@ class SandboxControl:
     def pushes(self) -> list[dict]:
         return self._call("GET", "/pushes")
 
+    def push_tokens(self) -> dict[str, int]:
+        """{token: pushes received} since the last clear_pushes (counted with bodies kept or not)."""
+        return self._call("GET", "/pushes/tokens")
+
+    def keep_push_bodies(self, keep: bool) -> None:
+        """False: FCM stops keeping the pushes `pushes()` lists and only counts their tokens."""
+        self._call("PUT", "/pushes/keep", json={"bodies": keep})
+
     def clear_pushes(self) -> None:
         self._call("DELETE", "/pushes")
 
     def reset(self) -> None:
-        """Everything back to empty: emails, requests, pushes and fault switches."""
+        """Everything back to empty: emails, requests, pushes and fault switches (and FCM keeping
+        push bodies again)."""
         self.clear_emails()
         self.clear_requests()
         self.clear_pushes()
+        self.keep_push_bodies(True)
         self.reset_faults()

@@ -2,7 +2,10 @@
 
 Validates like the real API (OAuth bearer, a target token, string-only `data` values) and
 answers a token starting with `invalid-` as an unregistered device. Sent pushes are kept
-for tests at /_sandbox/pushes."""
+for tests at /_sandbox/pushes, and how many times each token got one at
+/_sandbox/pushes/tokens. `PUT /_sandbox/pushes/keep {"bodies": false}` stops keeping the
+pushes themselves (the token counts go on): a million pushes would otherwise hold ~2 GB
+and a 1 GB answer; `DELETE /_sandbox/pushes` clears both, not the setting."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from sandbox.errors import error_response, google_error
 from sandbox.registry import SandboxApi
@@ -19,6 +23,8 @@ from sandbox.request_parsing import bearer_token, json_body
 api = SandboxApi(name="fcm", error_body=google_error)
 
 PUSHES = "fcm_pushes"
+TOKENS = "fcm_push_tokens"
+KEEP_BODIES = "fcm_keep_bodies"
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 _sequence = itertools.count(1)
@@ -69,7 +75,11 @@ async def send_message(project_id: str, request: Request):
             404, "Requested entity was not found.",
             [{"@type": FCM_ERROR, "errorCode": "UNREGISTERED"}]))
     name = f"projects/{project_id}/messages/0:{time.time_ns() // 1000}%{next(_sequence):016x}"
-    request.app.state.sandbox.collection(PUSHES).append({
+    state = request.app.state.sandbox
+    state.counter(TOKENS).add(message["token"])
+    if not state.settings.get(KEEP_BODIES, True):
+        return {"name": name}
+    state.collection(PUSHES).append({
         "name": name,
         "project_id": project_id,
         "token": message["token"],
@@ -86,7 +96,23 @@ def list_pushes(request: Request) -> list[dict]:
     return request.app.state.sandbox.collection(PUSHES).items()
 
 
+@api.control.get("/pushes/tokens")
+def push_tokens(request: Request) -> JSONResponse:
+    """{token: pushes received} since the last clear, kept bodies or not."""
+    return JSONResponse(request.app.state.sandbox.counter(TOKENS).counts())  # no jsonable_encoder pass
+
+
+@api.control.put("/pushes/keep")
+async def keep_pushes(request: Request):
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("bodies"), bool):
+        return JSONResponse({"error": 'expected {"bodies": true|false}'}, status_code=400)
+    request.app.state.sandbox.settings[KEEP_BODIES] = body["bodies"]
+    return {"bodies": body["bodies"]}
+
+
 @api.control.delete("/pushes")
 def clear_pushes(request: Request) -> dict:
     request.app.state.sandbox.collection(PUSHES).clear()
+    request.app.state.sandbox.counter(TOKENS).clear()
     return {"ok": True}

@@ -55,6 +55,26 @@ def test_send_succeeds_and_stores_the_push(base_url, control):
     assert control.pushes() == []
 
 
+def test_token_counts_with_and_without_bodies(base_url, control):
+    control.clear_pushes()
+    assert send(base_url, {"token": "device-1"}).status_code == 200
+    control.keep_push_bodies(False)
+    try:
+        for token in ("device-1", "device-2"):
+            assert send(base_url, {"token": token}).status_code == 200
+        assert [p["token"] for p in control.pushes()] == ["device-1"]  # only the one sent while kept
+        assert control.push_tokens() == {"device-1": 2, "device-2": 1}
+        assert requests.put(f"{base_url}/_sandbox/pushes/keep", json={"bodies": "no"}, timeout=10).status_code == 400
+        control.clear_pushes()
+        assert control.push_tokens() == {} and control.pushes() == []
+        assert send(base_url, {"token": "device-3"}).status_code == 200
+        assert control.pushes() == [] and control.push_tokens() == {"device-3": 1}  # the setting outlives a clear
+    finally:
+        control.reset()
+    assert send(base_url, {"token": "device-4"}).status_code == 200
+    assert [p["token"] for p in control.pushes()] == ["device-4"]
+
+
 def test_send_without_bearer_is_unauthenticated(base_url, control):
     answer = send(base_url, {"token": "device-1"}, token=None)
     assert answer.status_code == 401
