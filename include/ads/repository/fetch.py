@@ -1,14 +1,10 @@
-"""SQL of the ads stats fetch: the accounts to fetch, their campaigns, and the upsert of their
-daily campaign stats.
+"""SQL of the ads stats fetch: the accounts to fetch, their campaigns, and the staged,
+set-based upsert of their daily campaign stats.
 
-One statement upserts a batch's campaigns (new ids inserted, a renamed campaign updated; the
-names the client picked). A campaign whose batch days all come after its last stored row (a
-new account's 90-day backfill, the bulk of what is written) only gains rows: they are COPied
-straight into the stats with their running totals computed in the client
-(include/ads/priors.py, equal to the SQL's, value and scale). The other campaigns' rows are
-COPied (text: Decimal's own exact str, cheaper to encode than binary numeric) into the
-session's temporary staging table keyed by the platform's campaign id, then ONE merge writes
-their stats: new (account, campaign, day) keys
+A batch of one account's rows is COPied (text: Decimal's own exact str, cheaper to encode than
+binary numeric) into the session's temporary staging table keyed by the platform's campaign
+id; one statement upserts the campaigns (new ids inserted, a renamed campaign updated; the
+names the client picked), then ONE merge writes the stats: new (account, campaign, day) keys
 inserted, existing ones updated only when a figure differs (`IS DISTINCT FROM`, revenue NULL
 included), so a rerun of an unchanged range writes nothing. The merge also keeps every row's
 running totals of its campaign's earlier rows (`prior_*`, what the anomaly detector reads,
@@ -25,8 +21,6 @@ from datetime import date
 from decimal import Decimal
 
 import psycopg
-
-from include.ads.priors import RunningTotals, numeric6
 
 STAGE = "ads_stats_stage"
 # A 64-bit advisory lock key per account from a hash of a name (a bare id would collide with
@@ -145,10 +139,18 @@ def _totals(from_stored: bool) -> str:
 _NEW_PRIORS = ("n_days", "n_spend", "n_cpa_days", "n_cpa_sum", "n_cpa_sq", "n_roas_days", "n_roas_sum", "n_roas_sq")
 
 
-def upsert_campaigns(conn: psycopg.Connection, account_id: int, names: dict[str, str]) -> tuple[int, int]:
-    """New campaigns inserted, renamed ones updated (`names`: external campaign id -> its
-    name); (created, renamed)."""
-    return conn.execute("""
+def merge_stage(conn: psycopg.Connection, account_id: int, names: dict[str, str]) -> dict[str, int]:
+    """Upsert the campaigns (`names`: external campaign id -> its name, every staged campaign)
+    and the staged stats of one account; {campaigns_created, campaigns_renamed, inserted,
+    updated} (`updated`: stored rows whose figures changed). Staged (campaign, day) keys must
+    be unique; the caller holds `lock_account`.
+
+    Each campaign's rows from its first staged day on are recomputed: the staged figures over
+    the stored ones, and every row's running totals (`prior_*`) from the last stored row
+    before that day; only rows that are new or differ in a figure or a total are written (a
+    rerun of an unchanged range writes nothing, a restated day rewrites it and the totals of
+    the campaign's later rows)."""
+    created, renamed = conn.execute("""
         WITH merged AS (
             INSERT INTO ads.campaigns AS c (account_id, external_campaign_id, name)
             SELECT %(account)s, n.external_campaign_id, n.name
@@ -158,75 +160,6 @@ def upsert_campaigns(conn: psycopg.Connection, account_id: int, names: dict[str,
             RETURNING (xmax = 0) AS inserted)
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged
         """, {"account": account_id, "ids": list(names), "names": list(names.values())}).fetchone()
-
-
-@dataclass(frozen=True)
-class LastRow:
-    """A campaign's id and its last stored stats row: the day, the figures the totals read and
-    the row's own totals (PRIORS order); day None when it has no rows yet."""
-    campaign_id: int
-    day: date | None
-    spend: Decimal | None
-    conversions: Decimal | None
-    revenue: Decimal | None
-    priors: tuple
-
-
-def last_rows(conn: psycopg.Connection, account_id: int, external_ids: Sequence[str]) -> dict[str, LastRow]:
-    """Each campaign's id and last stored row, by external campaign id (the campaigns exist)."""
-    rows = conn.execute(f"""
-        SELECT c.external_campaign_id, c.id, l.day, l.spend, l.conversions, l.revenue,
-               {", ".join(f"l.{p}" for p in PRIORS)}
-          FROM ads.campaigns c
-          LEFT JOIN LATERAL (SELECT * FROM ads.campaign_daily_stats s
-                              WHERE s.account_id = c.account_id AND s.campaign_id = c.id
-                              ORDER BY s.day DESC LIMIT 1) l ON true
-         WHERE c.account_id = %s AND c.external_campaign_id = ANY(%s)""", (account_id, list(external_ids))).fetchall()
-    return {r[0]: LastRow(r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows}
-
-
-def append_rows(conn: psycopg.Connection, account_id: int, rows: Sequence[StageRow], last: dict[str, LastRow]) -> int:
-    """COPY rows of campaigns that have none on or after these days straight into the stats,
-    with their running totals computed here (include/ads/priors.py, equal to the merge's):
-    no staging, no window, a multi-row insert. The caller holds `lock_account`, so the last
-    rows stay the last; returns how many rows."""
-    by_campaign: dict[str, list[StageRow]] = {}
-    for row in rows:
-        by_campaign.setdefault(row[0], []).append(row)
-    count = 0
-    with conn.cursor() as cur, cur.copy(
-            f"COPY ads.campaign_daily_stats (account_id, campaign_id, day, {', '.join(STAT_COLUMNS)}, "
-            f"{', '.join(PRIORS)}) FROM STDIN") as copy:
-        for campaign, campaign_rows in by_campaign.items():
-            base = last[campaign]
-            totals = RunningTotals()
-            if base.day is not None:
-                totals = RunningTotals.from_stored(base.priors)
-                totals.add(base.spend, base.conversions, base.revenue)
-            for _, _, day, spend, impressions, clicks, conversions, revenue in sorted(campaign_rows, key=_day):
-                spend, conversions = numeric6(spend), numeric6(conversions)
-                revenue = None if revenue is None else numeric6(revenue)
-                copy.write_row((account_id, base.campaign_id, day, spend, impressions, clicks, conversions, revenue,
-                                *totals.values()))
-                totals.add(spend, conversions, revenue)
-                count += 1
-    return count
-
-
-def _day(row: StageRow) -> date:
-    return row[2]
-
-
-def merge_stage(conn: psycopg.Connection, account_id: int) -> dict[str, int]:
-    """Upsert the staged stats of one account (its campaigns exist); {inserted, updated}
-    (`updated`: stored rows whose figures changed). Staged (campaign, day) keys must be
-    unique; the caller holds `lock_account`.
-
-    Each campaign's rows from its first staged day on are recomputed: the staged figures over
-    the stored ones, and every row's running totals (`prior_*`) from the last stored row
-    before that day; only rows that are new or differ in a figure or a total are written (a
-    rerun of an unchanged range writes nothing, a restated day rewrites it and the totals of
-    the campaign's later rows)."""
     cols = ", ".join(STAT_COLUMNS)
     figures_old = ", ".join(f"t.{c}" for c in STAT_COLUMNS)
     figures_new = ", ".join(f"n.{c}" for c in STAT_COLUMNS)
@@ -272,7 +205,7 @@ def merge_stage(conn: psycopg.Connection, account_id: int) -> dict[str, int]:
                AND t.account_id = %(account)s AND t.campaign_id = n.campaign_id AND t.day = n.day)
         SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed) FROM totals
         """, {"account": account_id}).fetchone()
-    return {"inserted": inserted, "updated": updated}
+    return {"campaigns_created": created, "campaigns_renamed": renamed, "inserted": inserted, "updated": updated}
 
 
 def refresh_priors(conn: psycopg.Connection, account_ids: Sequence[int]) -> int:
@@ -316,24 +249,8 @@ def store_stats(conn: psycopg.Connection, account_id: int, rows: Sequence[StageR
         return {"campaigns_created": 0, "campaigns_renamed": 0, "inserted": 0, "updated": 0}
     create_stage(conn)
     lock_account(conn, account_id)
-    created, renamed = upsert_campaigns(conn, account_id, {campaign: name for campaign, (_, name) in latest.items()})
-    last = last_rows(conn, account_id, list(latest))
-    # A campaign whose staged days all come after its last stored row (a new account's
-    # backfill, a new day) only gains rows: COPied with their totals. The others are merged.
-    first_day: dict[str, date] = {}
-    for campaign, _, day, *_ in rows:
-        if campaign not in first_day or day < first_day[campaign]:
-            first_day[campaign] = day
-    appended = {c for c, row in last.items() if row.day is None or row.day < first_day[c]}
-    counts = {"campaigns_created": created, "campaigns_renamed": renamed, "inserted": 0, "updated": 0}
-    if appended:
-        counts["inserted"] += append_rows(conn, account_id, [r for r in rows if r[0] in appended], last)
-    if len(appended) < len(latest):
-        stage_rows(conn, (r for r in rows if r[0] not in appended))
-        merged = merge_stage(conn, account_id)
-        counts["inserted"] += merged["inserted"]
-        counts["updated"] = merged["updated"]
-    return counts
+    stage_rows(conn, rows)
+    return merge_stage(conn, account_id, {campaign: name for campaign, (_, name) in latest.items()})
 
 
 def mark_token_rejected(conn: psycopg.Connection, account_id: int, error: str) -> None:

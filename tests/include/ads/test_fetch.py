@@ -5,7 +5,6 @@ and the soft limit stops between accounts naming the ones left."""
 
 from __future__ import annotations
 
-import random
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -16,7 +15,6 @@ import pytest
 from include.ads.fetch import AccountsFailed, AccountsInterrupted, fetch_platform
 from include.ads.google_ads_client import GoogleAdsClient
 from include.ads.meta_client import MetaClient
-from include.ads.repository import fetch as stats_repository
 from include.ads.repository.fetch import refresh_priors, store_stats
 from include.ads.tiktok_client import TikTokClient
 from include.common.crypto import TokenCipher, generate_key
@@ -220,61 +218,6 @@ def test_the_merge_keeps_each_rows_running_totals_through_restatements_and_backf
     again = store_stats(conn, account_id, _day_rows("11", d.replace(day=7), [(8, 2, 16), (9, 3, None)]))
     assert (again["inserted"], again["updated"]) == (0, 0)
     assert {c: _priors(conn, account_id, c) for c in ("11", "12", "13")} == before  # no row rewritten
-
-
-def _random_rows(campaigns: list[str], first: date, days: int, seed: int) -> list[tuple]:
-    """Figures with up to 6 decimals, no conversions or no revenue now and then, and the odd
-    figure with more decimals than the column keeps (rounded on the way in)."""
-    rng = random.Random(seed)
-    rows = []
-    for campaign in campaigns:
-        for i in range(days):
-            spend = Decimal(rng.randrange(0, 10**9)).scaleb(-rng.choice([0, 2, 6, 7]))
-            conversions = Decimal(rng.choice([0, rng.randrange(1, 10**7)])).scaleb(-rng.choice([0, 3, 6]))
-            revenue = None if rng.random() < 0.2 else Decimal(rng.randrange(0, 10**10)).scaleb(-rng.choice([2, 6]))
-            rows.append((campaign, f"Campaign {campaign}", date.fromordinal(first.toordinal() + i), spend,
-                         rng.randrange(0, 10**6), rng.randrange(0, 10**4), conversions, revenue))
-    return rows
-
-
-def _as_text(conn, account_id: int) -> list[tuple]:
-    return conn.execute(f"""SELECT c.external_campaign_id, s.day::text, s.spend::text, s.conversions::text,
-                                   s.revenue::text, {", ".join(f"s.{p}::text" for p in stats_repository.PRIORS)}
-                              FROM ads.campaign_daily_stats s JOIN ads.campaigns c ON c.id = s.campaign_id
-                             WHERE s.account_id = %s ORDER BY 1, 2""", (account_id,)).fetchall()
-
-
-def _merged(conn, account_id: int, rows: list[tuple]) -> None:
-    """The rows through the staged merge alone, the way every row was written before the append path."""
-    stats_repository.create_stage(conn)
-    stats_repository.lock_account(conn, account_id)
-    stats_repository.upsert_campaigns(conn, account_id, {r[0]: r[1] for r in rows})
-    stats_repository.stage_rows(conn, rows)
-    stats_repository.merge_stage(conn, account_id)
-
-
-def test_appended_rows_carry_exactly_the_totals_the_merge_writes(conn, cipher):
-    """A campaign that only gains days is COPied with totals computed in the client: the same
-    text, display scale included, as the SQL merge writes for the same rows, whether the
-    campaign is new or continues from stored rows; mixed with a restated campaign in one call."""
-    appended = add_account(conn, cipher, "meta", "act_101000000000011", "system-a")
-    merged = add_account(conn, cipher, "meta", "act_101000000000012", "system-b")
-    d = date(2026, 3, 1)
-    # Campaign 24's CPA and ROAS are quotients that rounding once to 6 places would get wrong.
-    tricky = [("24", "Campaign 24", d, Decimal("217785534636.210238"), 1, 1, Decimal("95408556734.169085"), None),
-              ("24", "Campaign 24", d.replace(day=2), Decimal("63316156909.642601"), 1, 1, Decimal(1),
-               Decimal("243244877465.697917"))]
-    first = _random_rows(["21", "22", "23"], d, 30, seed=1) + tricky
-    later = _random_rows(["21", "22", "24"], d.replace(day=31), 5, seed=2)
-    restated = _random_rows(["23"], d.replace(day=20), 3, seed=3)
-    assert store_stats(conn, appended, first)["inserted"] == 92
-    counts = store_stats(conn, appended, later + restated)  # 21, 22 and 24 appended; 23 merged
-    assert (counts["inserted"], counts["updated"]) == (15, 3)
-    _merged(conn, merged, first)
-    _merged(conn, merged, later + restated)
-    assert _as_text(conn, appended) == _as_text(conn, merged)
-    conn.commit()
-    assert refresh_priors(conn, [appended, merged]) == 0
 
 
 def test_refresh_priors_repairs_rows_written_around_the_merge(conn, cipher):
