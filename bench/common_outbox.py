@@ -34,6 +34,10 @@ at the start in brackets, other engineers' jobs included): 10k 1,958/s (9.6), 10
 sending 0; client CPU 0.40-0.46 ms per message over all its processes, the discarding server
 0.05 ms; peak RSS 59 MB (deliverer) and 42 MB (helper) at every size; kill -9 at full speed:
 0-1 duplicates against a bound of 8. Before this work: 254-386/s, one connection.
+
+Measured 2026-12-04 with nothing else running (load 0.2 at the start, up to 7.6 from the run):
+10k 2,118/s, 100k 2,355/s, 1M 2,271/s (440 s); client CPU 0.46-0.51 ms per message; the same
+RSS; kill -9 at full speed: 0 duplicates; naive 570/s.
 """
 
 from __future__ import annotations

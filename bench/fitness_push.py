@@ -45,6 +45,12 @@ Sandbox peak RSS 325 MB (the 1M token counts), benchmark process 240 MB (its pea
 reading the 1M token counts back, after the delivery). The per-push cost stays flat to 1M.
 This day's machine was slower than 12-02's (client CPU per push 0.58-0.73 ms against
 0.32-0.37; naive 313 pushes/s against 71), so compare sizes within one run, not across days.
+
+Measured again 2026-12-04 on the same machine with nothing else running (load 0.2 at the
+start): 10k 2,289 pushes/s (0.29 ms client CPU per push), 100k 2,428 (0.28 ms), 1M 1,864
+(0.37 ms, 536 s); deliverer 63-64 MB, helper 45 MB, sandbox 318 MB; naive 939 pushes/s; each
+token exactly once, second run sending 0. The rates follow the machine's other load; the
+CPU per push is the comparable figure.
 """
 
 from __future__ import annotations
