@@ -40,6 +40,15 @@ detector's minimum spend), a CPA and a ROAS of its own, each day a bounded sine 
 every 997th campaign gets a tenth of its conversions (a planted CPA spike). The stats table's
 key and day index are dropped for the bulk load and rebuilt after it. Users have
 4 accounts each in one currency (every 10th user a second one: two charts), 5 % opted out.
+
+Measured 2026-12-04, full scale, the 2-core machine otherwise idle (load 0.02-2.9), 372 s:
+18M rows generated in 258 s (4.25 GB); detection 1.06 s, 73x the loop (extrapolated 77.9 s
+from 2,567 campaigns/s), 221 anomalies; daily report 2,375 emails in 83.9 s, peak RSS 161 MB;
+upsert 71,569 rows/s by one writer, **141,861 rows/s by three** (360k rows in 2.5 s, 4.64 CPU s:
+77,576 rows per CPU second); fetch+upsert against the sandbox 7,563 rows/s (60 % waiting for
+the stand-ins). On earlier, loaded days the three writers did 88,726 rows/s at ~20 us of CPU
+per row (against ~13 us today): the wall-clock rate follows the machine, rows per CPU second is
+the comparable figure.
 """
 
 from __future__ import annotations
