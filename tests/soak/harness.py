@@ -69,15 +69,28 @@ ORDER: dict[str, list[str]] = {
     "platform": ["platform_health_check", "platform_backup_database", "platform_cleanup_metadata"],
 }
 LAST = ["platform_deliver_notifications"]
+# Backfilled PARALLELISM runs at once rather than one at a time: the outbox sweeper's runs do
+# not depend on their dates or on each other (each claims what is due with SKIP LOCKED; the
+# first sends everything, the rest find nothing), and a day of them is 288 runs, which one
+# at a time would be most of the soak. Every other DAG's runs go in date order, one at a time.
+RUNS_AT_ONCE = {"platform_deliver_notifications": PARALLELISM}
 
 
 def cadence(cron: str) -> str:
-    """`daily` (one fixed time of day: daily and weekly crons), `hourly` (a fixed minute:
-    hourly, every 3 or 6 hours) or `subhourly` (every 5 or 15 minutes)."""
-    minute, hour, *_ = cron.split()
+    """`weekly` (a fixed day of the week), `daily` (one fixed time of day), `hourly` (a fixed
+    minute: hourly, every 3 or 6 hours) or `subhourly` (every 5 or 15 minutes)."""
+    minute, hour, _, _, weekday = cron.split()
     if minute.isdigit() and hour.isdigit():
-        return "daily"
+        return "daily" if weekday == "*" else "weekly"
     return "hourly" if minute.isdigit() else "subhourly"
+
+
+def cron_of(summary: str) -> str | None:
+    """The cron of a DAG's timetable summary: `0 9 * * 1`, or the time part of an asset-or-time
+    schedule's `Asset or 0 3 * * *` (the last five fields; the first five would read `Asset`
+    as the minute)."""
+    match = re.search(r"(\S+ \S+ \S+ \S+ \S+)$", summary.strip())
+    return match.group(1) if match else None
 
 
 @dataclass
@@ -93,7 +106,12 @@ class Window:
     subhourly_hours: int
 
     def range_for(self, cron: str) -> tuple[datetime, datetime]:
-        span = {"daily": timedelta(days=self.days), "hourly": timedelta(hours=self.hours),
+        # A backfill creates only runs whose interval has ended, and a run's logical date is its
+        # interval's start: a weekly DAG's only complete week in a window of `days` days would
+        # start before it. Two weeks back holds one complete week (two if the later one has
+        # ended by now), whatever the window.
+        span = {"weekly": timedelta(days=14), "daily": timedelta(days=self.days),
+                "hourly": timedelta(hours=self.hours),
                 "subhourly": timedelta(hours=self.subhourly_hours)}[cadence(cron)]
         # from inclusive, to inclusive: stop a second short of `end`.
         return self.end - span, self.end - timedelta(seconds=1)
@@ -220,15 +238,17 @@ class SoakStack(LiveAirflow):
         crons = {}
         for dag_id in dags:
             summary = self.api("GET", f"/dags/{dag_id}/details").get("timetable_summary") or ""
-            if match := re.search(r"(\S+ \S+ \S+ \S+ \S+)", summary):
-                crons[dag_id] = match.group(1)
+            if cron := cron_of(summary):
+                crons[dag_id] = cron
         return crons
 
-    def backfill(self, dag_id: str, start: datetime, end: datetime) -> int:
+    def backfill(self, dag_id: str, start: datetime, end: datetime, max_active_runs: int = 1) -> int:
+        """A backfill whose runs go `max_active_runs` at a time (applied apart from the DAG's own
+        max_active_runs)."""
         self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
         body = {"dag_id": dag_id, "from_date": start.isoformat(), "to_date": end.isoformat(),
                 "run_backwards": False, "dag_run_conf": {}, "reprocess_behavior": "none",
-                "max_active_runs": 1}
+                "max_active_runs": max_active_runs}
         try:
             return self.api("POST", "/backfills", body)["id"]
         except urllib.error.HTTPError as exc:
@@ -334,7 +354,8 @@ class SoakResult:
 
 def run_backfills(stack: SoakStack, crons: dict[str, str], window: Window, timeout: float) -> SoakResult:
     """Every domain's DAGs one after another in ORDER (the domains side by side, one thread
-    each), then the LAST ones. Each DAG's runs go one at a time in date order."""
+    each), then the LAST ones. Each DAG's runs go in date order, one at a time unless
+    RUNS_AT_ONCE says more."""
     result = SoakResult()
     t0 = time.monotonic()
     lock = threading.Lock()
@@ -345,7 +366,7 @@ def run_backfills(stack: SoakStack, crons: dict[str, str], window: Window, timeo
             start, end = window.range_for(crons[dag_id])
             try:
                 try:
-                    backfill_id = stack.backfill(dag_id, start, end)
+                    backfill_id = stack.backfill(dag_id, start, end, RUNS_AT_ONCE.get(dag_id, 1))
                     runs = stack.wait_for_backfill(dag_id, backfill_id, left)
                 except BackfillRefused as exc:
                     if "No runs to create" in str(exc):  # a weekly DAG in a window of a few days
