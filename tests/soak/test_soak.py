@@ -171,6 +171,8 @@ def test_backfill_on_two_celery_workers_equals_the_local_executor(databases, san
         assert not side["errors"], side["errors"]
         assert not side["failed"], f"{side['executor']}: failed runs {side['failed']}; logs in {side['logs']}"
         assert side["runs"] == celery["runs"], "both stacks ran the same backfill runs"
+    assert all(celery["runs"].values()), \
+        f"scheduled DAGs without a run in the window: {[d for d, n in celery['runs'].items() if not n]}"
     assert not differ, f"tables differ between the CeleryExecutor and LocalExecutor runs: {differ}"
     assert sums["celery"] == sums["local"]
 

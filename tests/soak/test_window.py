@@ -51,6 +51,8 @@ def test_every_cadence_gets_runs_in_the_default_and_the_full_window(days):
     window = harness.Window(end=END, days=days, hours=3, subhourly_hours=1)
     assert len(_complete_runs(window, "0 3 * * *")) == days
     assert len(_complete_runs(window, "0 * * * *")) == 3
+    assert len(_complete_runs(window, "0 */3 * * *")) == 1
+    assert len(_complete_runs(window, "0 */6 * * *")) == 1  # a 6-hour interval in a 3-hour window
     assert len(_complete_runs(window, "*/5 * * * *")) == 12
     # A weekly DAG: its last complete week (Monday Nov 23 to Nov 30), whatever the window.
     assert _complete_runs(window, "0 9 * * 1") == [datetime(2026, 11, 23, 9, tzinfo=UTC)]
