@@ -97,9 +97,10 @@ def cron_of(summary: str) -> str | None:
 class Window:
     """Logical dates of the backfill, ending at `end` (yesterday's midnight UTC, so every daily
     interval is complete and the demo data, anchored at today, covers it): `days` days of the
-    daily and weekly DAGs, `hours` hours of the hourly ones (hourly, every 3 h, every 6 h) and
-    `subhourly_hours` hours of those every 5 and 15 minutes (the outbox sweeper and the health
-    check: 384 runs a day, half an hour of a 2-core machine for two jobs that only watch)."""
+    daily DAGs, the last complete week of the weekly ones, `hours` hours of the hourly ones
+    (hourly, every 3 h, every 6 h) and `subhourly_hours` hours of those every 5 and 15 minutes
+    (the outbox sweeper and the health check: 384 runs a day; the health check's 96, in date
+    order, are the longest chain of the full week); each at least one interval of its cron."""
     end: datetime
     days: int
     hours: int
